@@ -1,0 +1,31 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   create .venv when absent, install actlab, and run the main job
+#   make test   create .venv when absent, install actlab with its test tools, and run the tests
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+PIP     = $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
+
+.PHONY: demo test install install-test accuracy clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+install: $(BIN)/python
+	$(PIP) -e .
+
+install-test: $(BIN)/python
+	$(PIP) -e '.[test]'
+
+demo: install
+	$(BIN)/actlab list
+	$(BIN)/actlab show gelu
+
+test: install-test
+	$(BIN)/python -m pytest
+
+accuracy: install
+	$(BIN)/actlab accuracy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

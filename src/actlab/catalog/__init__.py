@@ -1,0 +1,49 @@
+"""The catalog of activations: one spec per activation, and the lookup over them.
+
+>>> from actlab.catalog import spec
+>>> spec("SiLU").name, spec("swish").name
+('silu', 'silu')
+"""
+
+from __future__ import annotations
+
+from . import axis, elementwise, gated, pooled
+from .registry import ENTRY_POINT_GROUP, names, normalise, register, spec, specs, unregister
+from .spec import (
+    DISCONTINUOUS,
+    SMOOTH,
+    AlongAxis,
+    Elementwise,
+    Gated,
+    Interval,
+    Kink,
+    Paper,
+    Param,
+    Pooled,
+    Spec,
+)
+
+from .registry import _register_builtins
+
+_register_builtins(elementwise.ENTRIES + axis.ENTRIES + gated.ENTRIES + pooled.ENTRIES)
+
+__all__ = [
+    "DISCONTINUOUS",
+    "ENTRY_POINT_GROUP",
+    "SMOOTH",
+    "AlongAxis",
+    "Elementwise",
+    "Gated",
+    "Interval",
+    "Kink",
+    "Paper",
+    "Param",
+    "Pooled",
+    "Spec",
+    "names",
+    "normalise",
+    "register",
+    "spec",
+    "specs",
+    "unregister",
+]

@@ -1,0 +1,995 @@
+"""The elementwise activations: f: R -> R applied to every element.
+
+Each entry gives the stable ``forward`` and hand-written ``derivative`` used for
+evaluation, the textbook ``definition`` the high-precision oracle evaluates, LaTeX
+for both, declared properties and where it comes from.  Variants are
+reparameterisations of one formula (``silu`` is ``swish_beta`` at beta = 1,
+``selu`` is a scaled ``elu``), never copies.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from . import formulas as F
+from .spec import (
+    DISCONTINUOUS,
+    INF,
+    NONNEGATIVE,
+    POSITIVE,
+    REAL,
+    SMOOTH,
+    Elementwise,
+    Interval,
+    Kink,
+    Paper,
+    Param,
+    Params,
+)
+
+# --- constants, each computed from its definition -------------------------------------------
+
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+GELU_TANH_CUBIC = 0.044715
+"""The cubic coefficient of Hendrycks & Gimpel's tanh approximation of GELU (a fitted value)."""
+QUICK_GELU_BETA = 1.702
+"""The slope of Hendrycks & Gimpel's sigmoid approximation x σ(1.702 x) (a fitted value)."""
+
+
+def _selu_constants() -> tuple[float, float]:
+    """α01 and λ01 of Klambauer et al. (2017), eq. 14: the fixed point (μ, ν) = (0, 1)."""
+    c = math.erfc(1.0 / math.sqrt(2.0)) * math.sqrt(math.e)
+    alpha = -math.sqrt(2.0 / math.pi) / (c - 1.0)
+    e2 = math.erfc(math.sqrt(2.0)) * math.e**2
+    denom = 2.0 * e2 + math.pi * c * c - 2.0 * (2.0 + math.pi) * c + math.pi + 2.0
+    lam = (1.0 - c) * math.sqrt(2.0 * math.pi) / math.sqrt(denom)
+    return alpha, lam
+
+
+SELU_ALPHA, SELU_SCALE = _selu_constants()
+STAR_RELU_SCALE = 2.0 / math.sqrt(5.0)
+"""1 / std(relu(z)²) for z ~ N(0, 1): Var = E[relu⁴] - E[relu²]² = 3/2 - 1/4 = 5/4."""
+STAR_RELU_BIAS = -1.0 / math.sqrt(5.0)
+"""-scale * E[relu(z)²] = -scale / 2, so that star_relu(z) has mean 0 and variance 1."""
+
+# --- papers --------------------------------------------------------------------------------
+
+RUMELHART_1986 = Paper(
+    "Learning representations by back-propagating errors",
+    "Rumelhart, Hinton, Williams",
+    1986,
+    "https://doi.org/10.1038/323533a0",
+)
+LECUN_1998 = Paper(
+    "Efficient BackProp", "LeCun, Bottou, Orr, Müller", 1998, "https://doi.org/10.1007/3-540-49430-8_2"
+)
+NAIR_2010 = Paper(
+    "Rectified Linear Units Improve Restricted Boltzmann Machines",
+    "Nair, Hinton",
+    2010,
+    "https://www.cs.toronto.edu/~hinton/absps/reluICML.pdf",
+)
+MAAS_2013 = Paper(
+    "Rectifier Nonlinearities Improve Neural Network Acoustic Models",
+    "Maas, Hannun, Ng",
+    2013,
+    "https://ai.stanford.edu/~amaas/papers/relu_hybrid_icml2013_final.pdf",
+)
+HE_2015 = Paper(
+    "Delving Deep into Rectifiers: Surpassing Human-Level Performance on ImageNet Classification",
+    "He, Zhang, Ren, Sun",
+    2015,
+    "https://arxiv.org/abs/1502.01852",
+)
+CLEVERT_2015 = Paper(
+    "Fast and Accurate Deep Network Learning by Exponential Linear Units (ELUs)",
+    "Clevert, Unterthiner, Hochreiter",
+    2015,
+    "https://arxiv.org/abs/1511.07289",
+)
+KLAMBAUER_2017 = Paper(
+    "Self-Normalizing Neural Networks",
+    "Klambauer, Unterthiner, Mayr, Hochreiter",
+    2017,
+    "https://arxiv.org/abs/1706.02515",
+)
+BARRON_2017 = Paper(
+    "Continuously Differentiable Exponential Linear Units",
+    "Barron",
+    2017,
+    "https://arxiv.org/abs/1704.07483",
+)
+HENDRYCKS_2016 = Paper(
+    "Gaussian Error Linear Units (GELUs)", "Hendrycks, Gimpel", 2016, "https://arxiv.org/abs/1606.08415"
+)
+ELFWING_2017 = Paper(
+    "Sigmoid-Weighted Linear Units for Neural Network Function Approximation in Reinforcement Learning",
+    "Elfwing, Uchibe, Doya",
+    2017,
+    "https://arxiv.org/abs/1702.03118",
+)
+RAMACHANDRAN_2017 = Paper(
+    "Searching for Activation Functions", "Ramachandran, Zoph, Le", 2017, "https://arxiv.org/abs/1710.05941"
+)
+MISRA_2019 = Paper(
+    "Mish: A Self Regularized Non-Monotonic Activation Function",
+    "Misra",
+    2019,
+    "https://arxiv.org/abs/1908.08681",
+)
+DUGAS_2001 = Paper(
+    "Incorporating Second-Order Functional Knowledge for Better Option Pricing",
+    "Dugas, Bengio, Bélisle, Nadeau, Garcia",
+    2001,
+    "https://papers.nips.cc/paper/1920-incorporating-second-order-functional-knowledge-for-better-option-pricing",
+)
+GLOROT_2010 = Paper(
+    "Understanding the difficulty of training deep feedforward neural networks",
+    "Glorot, Bengio",
+    2010,
+    "https://proceedings.mlr.press/v9/glorot10a.html",
+)
+COURBARIAUX_2015 = Paper(
+    "BinaryConnect: Training Deep Neural Networks with binary weights during propagations",
+    "Courbariaux, Bengio, David",
+    2015,
+    "https://arxiv.org/abs/1511.00363",
+)
+HOWARD_2019 = Paper("Searching for MobileNetV3", "Howard et al.", 2019, "https://arxiv.org/abs/1905.02244")
+KRIZHEVSKY_2010 = Paper(
+    "Convolutional Deep Belief Networks on CIFAR-10",
+    "Krizhevsky",
+    2010,
+    "https://www.cs.toronto.edu/~kriz/conv-cifar10-aug2010.pdf",
+)
+COLLOBERT_2004 = Paper(
+    "Large Scale Machine Learning (PhD thesis)",
+    "Collobert",
+    2004,
+    "https://publications.idiap.ch/downloads/reports/2004/collobert_2004_phd.pdf",
+)
+DONOHO_1995 = Paper(
+    "De-noising by soft-thresholding", "Donoho", 1995, "https://doi.org/10.1109/18.382009"
+)
+DONOHO_1994 = Paper(
+    "Ideal spatial adaptation by wavelet shrinkage",
+    "Donoho, Johnstone",
+    1994,
+    "https://doi.org/10.1093/biomet/81.3.425",
+)
+BARRON_2021 = Paper(
+    "Squareplus: A Softplus-Like Algebraic Rectifier", "Barron", 2021, "https://arxiv.org/abs/2112.11687"
+)
+SO_2021 = Paper(
+    "Primer: Searching for Efficient Transformers for Language Modeling",
+    "So, Mańke, Liu, Dai, Shazeer, Le",
+    2021,
+    "https://arxiv.org/abs/2109.08668",
+)
+ZIYIN_2020 = Paper(
+    "Neural Networks Fail to Learn Periodic Functions and How to Fix It",
+    "Liu Ziyin, Hartwig, Ueda",
+    2020,
+    "https://arxiv.org/abs/2006.08195",
+)
+YU_2022 = Paper("MetaFormer Baselines for Vision", "Yu et al.", 2022, "https://arxiv.org/abs/2210.13452")
+HUANG_2024 = Paper(
+    "Deriving Activation Functions Using Integration", "Huang, Schlag", 2024, "https://arxiv.org/abs/2411.13010"
+)
+
+
+# --- the shapes several entries share ----------------------------------------------------
+
+
+def _leaky(slope: str) -> dict[str, Any]:
+    """max(0, x) + s min(0, x) with the slope stored in parameter ``slope``."""
+
+    def forward(x: Any, p: Params, xp: Any) -> Any:
+        return xp.where(x > 0, x, getattr(p, slope) * x)
+
+    def derivative(x: Any, p: Params, xp: Any) -> Any:
+        return xp.where(x > 0, 1.0, getattr(p, slope) * xp.ones_like(x))
+
+    def output_range(p: Params) -> Interval:
+        s = getattr(p, slope)
+        return REAL if s > 0 else NONNEGATIVE
+
+    return dict(
+        forward=forward,
+        derivative=derivative,
+        range=output_range,
+        monotonic=lambda p: getattr(p, slope) >= 0,
+        smoothness=lambda p: SMOOTH if getattr(p, slope) == 1 else 0,
+        zero_centred=False,
+        kinks=lambda p: (
+            ()
+            if getattr(p, slope) == 1
+            else (Kink(0.0, getattr(p, slope), "left derivative at 0, as PyTorch"),)
+        ),
+    )
+
+
+def _exp_linear(alpha: Any, scale: Any, inscale: Any) -> dict[str, Any]:
+    """scale * (x if x > 0 else alpha (e^{x / inscale} - 1)): ELU, SELU and CELU.
+
+    ``alpha``, ``scale`` and ``inscale`` map bound parameters to numbers; the negative
+    branch is alpha * expm1(x / inscale) evaluated at min(x, 0), so it never overflows.
+    """
+
+    def forward(x: Any, p: Params, xp: Any) -> Any:
+        neg = alpha(p) * xp.expm1(xp.minimum(x, 0.0) / inscale(p))
+        return scale(p) * xp.where(x > 0, x, neg)
+
+    def derivative(x: Any, p: Params, xp: Any) -> Any:
+        neg = (alpha(p) / inscale(p)) * xp.exp(xp.minimum(x, 0.0) / inscale(p))
+        return scale(p) * xp.where(x > 0, 1.0, neg)
+
+    def definition(x: Any, p: Params, xp: Any) -> Any:
+        return scale(p) * xp.where(x > 0, x, alpha(p) * (xp.exp(x / inscale(p)) - 1))
+
+    def at_zero(p: Params) -> tuple[Kink, ...]:
+        return (
+            Kink(0.0, scale(p) * alpha(p) / inscale(p), "left derivative at 0, as PyTorch"),
+        )
+
+    def output_range(p: Params) -> Interval:
+        lo = -scale(p) * alpha(p)
+        return Interval(lo, INF) if lo < 0 else NONNEGATIVE
+
+    return dict(
+        forward=forward,
+        derivative=derivative,
+        definition=definition,
+        kinks=at_zero,
+        range=output_range,
+        monotonic=True,
+        smoothness=lambda p: 1 if alpha(p) == inscale(p) else 0,
+    )
+
+
+def _swish(beta: Any) -> dict[str, Any]:
+    """x σ(βx) with β = beta(p); its derivative σ(βx) + βx σ'(βx)."""
+
+    def forward(x: Any, p: Params, xp: Any) -> Any:
+        return F.mul0(x, F.sigmoid(beta(p) * x, xp), xp)
+
+    def derivative(x: Any, p: Params, xp: Any) -> Any:
+        bx = beta(p) * x
+        return F.sigmoid(bx, xp) + F.mul0(bx, F.sigmoid_prime(bx, xp), xp)
+
+    def definition(x: Any, p: Params, xp: Any) -> Any:
+        return x / (1 + xp.exp(-beta(p) * x))
+
+    # minimum of x σ(x): -W(1/e)-type constant, ≈ -0.2784645 at x ≈ -1.2784645
+    def output_range(p: Params) -> Interval:
+        b = beta(p)
+        return Interval(-0.2784645 / b, INF, approx=True) if b > 0 else REAL
+
+    return dict(
+        forward=forward,
+        derivative=derivative,
+        definition=definition,
+        range=output_range,
+        monotonic=lambda p: beta(p) == 0,
+        self_gated=True,
+    )
+
+
+def _gelu_tanh_forward(x: Any, xp: Any) -> Any:
+    # 0.5 x (1 + tanh(u)) = x σ(2u), u = √(2/π)(x + 0.044715 x³); x * x * x, never x**3
+    two_u = 2.0 * SQRT_2_OVER_PI * x * (1.0 + GELU_TANH_CUBIC * x * x)
+    return F.mul0(x, F.sigmoid(two_u, xp), xp)
+
+
+def _gelu_tanh_derivative(x: Any, xp: Any) -> Any:
+    two_u = 2.0 * SQRT_2_OVER_PI * x * (1.0 + GELU_TANH_CUBIC * x * x)
+    slope = 2.0 * SQRT_2_OVER_PI * x * (1.0 + 3.0 * GELU_TANH_CUBIC * x * x)
+    return F.sigmoid(two_u, xp) + F.mul0(slope, F.sigmoid_prime(two_u, xp), xp)
+
+
+def _gelu_tanh_definition(x: Any, xp: Any) -> Any:
+    return 0.5 * x * (1 + xp.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_CUBIC * x**3)))
+
+
+GELU_RANGE = Interval(-0.17, INF, approx=True)
+"""GELU's minimum is ≈ -0.17 (at x ≈ -0.75); the analysis computes it to 10 digits."""
+
+
+def _gelu_forward(x: Any, p: Params, xp: Any) -> Any:
+    if p.approximate == "tanh":
+        return _gelu_tanh_forward(x, xp)
+    return F.mul0(x, xp.ndtr(x), xp)
+
+
+def _gelu_derivative(x: Any, p: Params, xp: Any) -> Any:
+    if p.approximate == "tanh":
+        return _gelu_tanh_derivative(x, xp)
+    return xp.ndtr(x) + F.mul0(x, F.npdf(x, xp), xp)
+
+
+def _gelu_definition(x: Any, p: Params, xp: Any) -> Any:
+    if p.approximate == "tanh":
+        return _gelu_tanh_definition(x, xp)
+    return x * xp.ndtr(x)
+
+
+def _mish_derivative(x: Any, p: Params, xp: Any) -> Any:
+    # mish' = tanh(sp(x)) + x σ(x) sech²(sp(x)); the second factor in overflow-free form
+    e = xp.exp(-xp.abs(x))
+    pos = 4.0 * e * e * (1.0 + e) / ((1.0 + e) * (1.0 + e) + e * e) ** 2
+    neg = 4.0 * e * (1.0 + e) / ((1.0 + e) * (1.0 + e) + 1.0) ** 2
+    return F.tanh_softplus(x, xp) + F.mul0(x, xp.where(x > 0, pos, neg), xp)
+
+
+def _softplus_forward(x: Any, p: Params, xp: Any) -> Any:
+    z = p.beta * x
+    y = F.softplus(z, xp) / p.beta
+    return y if p.threshold is None else xp.where(z > p.threshold, x, y)
+
+
+def _softplus_derivative(x: Any, p: Params, xp: Any) -> Any:
+    z = p.beta * x
+    d = F.sigmoid(z, xp)
+    return d if p.threshold is None else xp.where(z > p.threshold, 1.0, d)
+
+
+def _softplus_definition(x: Any, p: Params, xp: Any) -> Any:
+    y = xp.log(1 + xp.exp(p.beta * x)) / p.beta
+    return y if p.threshold is None else xp.where(p.beta * x > p.threshold, x, y)
+
+
+def _softsign_forward(x: Any, p: Params, xp: Any) -> Any:
+    a = xp.abs(x)
+    # above |x| = 1 divide through by |x|, so that ±inf gives ±1, not inf/inf
+    return xp.where(a <= 1.0, x / (1.0 + a), xp.sign(x) / (1.0 + 1.0 / a))
+
+
+def _softsign_derivative(x: Any, p: Params, xp: Any) -> Any:
+    r = 1.0 / (1.0 + xp.abs(x))
+    return r * r  # (1 + |x|)^2 would overflow first
+
+
+def _hardsigmoid_pre(x: Any, p: Params) -> Any:
+    return x * p.slope + p.offset
+
+
+def _hardsigmoid_kinks(p: Params) -> tuple[Kink, ...]:
+    rule = "0 at the knee, as PyTorch"
+    return (Kink(-p.offset / p.slope, 0.0, rule), Kink((1.0 - p.offset) / p.slope, 0.0, rule))
+
+
+def _hardswish_derivative(x: Any, p: Params, xp: Any) -> Any:
+    return xp.where(x < -3.0, 0.0, xp.where(x <= 3.0, (2.0 * x + 3.0) / 6.0, 1.0))
+
+
+def _squareplus_forward(x: Any, p: Params, xp: Any) -> Any:
+    s = xp.hypot(x, math.sqrt(p.b))
+    # for x < 0, (x + s)/2 cancels: use the conjugate b / (2 (s - x))
+    return xp.where(x >= 0, 0.5 * (x + s), p.b / (2.0 * (s - x)))
+
+
+def _squareplus_derivative(x: Any, p: Params, xp: Any) -> Any:
+    root_b = math.sqrt(p.b)
+    s = xp.hypot(x, root_b)
+    pos = 0.5 + 0.5 / xp.hypot(1.0, root_b / x)  # x / s, finite at x = inf
+    return xp.where(x >= 0, pos, p.b / (2.0 * s * (s - x)))
+
+
+def _shrink_derivative(x: Any, p: Params, xp: Any) -> Any:
+    return xp.where(xp.abs(x) > p.lambd, 1.0, 0.0)
+
+
+def _shrink_kinks(p: Params) -> tuple[Kink, ...]:
+    rule = "0 at ±lambd, as PyTorch"
+    return (Kink(-p.lambd, 0.0, rule), Kink(p.lambd, 0.0, rule)) if p.lambd > 0 else ()
+
+
+def _xielu_forward(x: Any, p: Params, xp: Any) -> Any:
+    m = xp.minimum(x, p.eps)
+    near = p.alpha_n * (F.expm1_minus_x(m, xp) + xp.where(x > p.eps, p.eps - x, 0.0)) + p.beta * x
+    # for x < -1 (<= eps) regroup so that x = -inf gives +inf, not inf - inf
+    far = p.alpha_n * xp.expm1(xp.minimum(x, -1.0)) + (p.beta - p.alpha_n) * x
+    neg = xp.where(x < -1.0, far, near)
+    return xp.where(x > 0, x * (p.alpha_p * x + p.beta), neg)
+
+
+def _xielu_derivative(x: Any, p: Params, xp: Any) -> Any:
+    neg = xp.where(x <= p.eps, p.alpha_n * xp.expm1(xp.minimum(x, p.eps)), -p.alpha_n) + p.beta
+    return xp.where(x > 0, 2.0 * p.alpha_p * x + p.beta, neg)
+
+
+def _xielu_definition(x: Any, p: Params, xp: Any) -> Any:
+    neg = (xp.expm1(xp.minimum(x, p.eps)) - x) * p.alpha_n + p.beta * x
+    return xp.where(x > 0, p.alpha_p * x * x + p.beta * x, neg)
+
+
+def _xielu_range(p: Params) -> Interval:
+    # on x <= 0, f' = alpha_n (e^x - 1) + beta vanishes at x* = log(1 - beta / alpha_n)
+    if p.eps != 0.0 or p.beta <= 0:
+        return REAL
+    xs = math.log1p(-p.beta / p.alpha_n)
+    return Interval(-p.beta + (p.beta - p.alpha_n) * xs, INF, lo_closed=True)
+
+
+def _xielu_kinks(p: Params) -> tuple[Kink, ...]:
+    kinks = [Kink(0.0, p.beta, "f'' jumps at 0; f' is continuous")]
+    if p.eps < 0:
+        kinks.append(Kink(p.eps, p.alpha_n * math.expm1(p.eps) + p.beta, "left derivative at eps"))
+    return tuple(kinks)
+
+
+# --- the entries ---------------------------------------------------------------------------
+
+ENTRIES: tuple[Elementwise, ...] = (
+    Elementwise(
+        name="identity",
+        title="Identity (linear)",
+        summary="f(x) = x: no activation, as on a regression output.",
+        aliases=("linear",),
+        formula=r"f(x) = x",
+        derivative_formula=r"f'(x) = 1",
+        forward=lambda x, p, xp: x,
+        derivative=lambda x, p, xp: xp.ones_like(x),
+        year=None,
+        uses=("regression output layer", "a baseline that shows a deep linear network collapses"),
+        zero_centred=True,
+    ),
+    Elementwise(
+        name="sigmoid",
+        title="Sigmoid (logistic)",
+        summary="Squashes R onto (0, 1); saturates on both sides.",
+        aliases=("logistic", "expit"),
+        formula=r"\sigma(x) = \frac{1}{1 + e^{-x}}",
+        derivative_formula=r"\sigma'(x) = \sigma(x)\,\sigma(-x) = \sigma(x)\,(1 - \sigma(x))",
+        forward=lambda x, p, xp: F.sigmoid(x, xp),
+        derivative=lambda x, p, xp: F.sigmoid_prime(x, xp),
+        definition=lambda x, p, xp: 1 / (1 + xp.exp(-x)),
+        range=Interval(0.0, 1.0),
+        year=1986,
+        paper=RUMELHART_1986,
+        uses=("binary classification output", "multi-label output (one per label)", "gates of LSTM/GRU"),
+        notes=(
+            "The derivative is evaluated as σ(x)σ(-x), never s(1 - s), which is 0 from x ≈ 17 in float32.",
+        ),
+    ),
+    Elementwise(
+        name="tanh",
+        title="Hyperbolic tangent",
+        summary="Zero-centred squashing onto (-1, 1); tanh(x) = 2σ(2x) - 1.",
+        formula=r"\tanh(x) = \frac{e^{x} - e^{-x}}{e^{x} + e^{-x}} = 2\sigma(2x) - 1",
+        derivative_formula=r"\tanh'(x) = 1 - \tanh^2(x) = \frac{4 e^{-2|x|}}{(1 + e^{-2|x|})^2}",
+        forward=lambda x, p, xp: xp.tanh(x),
+        derivative=lambda x, p, xp: 4.0 * F.sigmoid_prime(2.0 * x, xp),
+        definition=lambda x, p, xp: (xp.exp(x) - xp.exp(-x)) / (xp.exp(x) + xp.exp(-x)),
+        range=Interval(-1.0, 1.0),
+        zero_centred=True,
+        year=1998,
+        paper=LECUN_1998,
+        uses=("RNN/LSTM cell state", "bounded outputs in (-1, 1)"),
+        notes=("The derivative is 4σ'(2x), never 1 - tanh², which is 0 from x ≈ 10 in float32.",),
+    ),
+    Elementwise(
+        name="relu",
+        title="ReLU",
+        summary="max(0, x): cheap, sparse, no saturation for x > 0; units can die.",
+        formula=r"\mathrm{ReLU}(x) = \max(0, x)",
+        derivative_formula=r"\mathrm{ReLU}'(x) = \begin{cases} 1 & x > 0 \\ 0 & x \le 0 \end{cases}",
+        forward=lambda x, p, xp: xp.maximum(x, 0.0),
+        derivative=lambda x, p, xp: xp.where(x > 0, 1.0, 0.0),
+        range=NONNEGATIVE,
+        smoothness=0,
+        kinks=(Kink(0.0, 0.0, "0 at 0, as PyTorch and JAX"),),
+        year=2010,
+        paper=NAIR_2010,
+        uses=("default hidden activation", "CNNs", "deep ResNets with He initialisation"),
+    ),
+    Elementwise(
+        name="leaky_relu",
+        title="Leaky ReLU",
+        summary="x for x > 0, a small slope times x below: a ReLU whose units cannot die.",
+        aliases=("lrelu",),
+        params=(
+            Param("negative_slope", 0.01, "slope for x <= 0", example=0.2),
+        ),
+        formula=r"f(x) = \begin{cases} x & x > 0 \\ a x & x \le 0 \end{cases}",
+        derivative_formula=r"f'(x) = \begin{cases} 1 & x > 0 \\ a & x \le 0 \end{cases}",
+        **_leaky("negative_slope"),
+        year=2013,
+        paper=MAAS_2013,
+        uses=("hidden layers where ReLU units die", "GAN discriminators"),
+    ),
+    Elementwise(
+        name="prelu",
+        title="PReLU (parametric ReLU)",
+        summary="Leaky ReLU whose negative slope is learned.",
+        params=(
+            Param(
+                "weight", 0.25, "slope for x <= 0; learned (init 0.25, as PyTorch)", example=0.1,
+                learnable=True,
+            ),
+        ),
+        formula=r"f(x) = \begin{cases} x & x > 0 \\ a x & x \le 0 \end{cases},\ a \text{ learned}",
+        derivative_formula=r"f'(x) = \begin{cases} 1 & x > 0 \\ a & x \le 0 \end{cases}",
+        **_leaky("weight"),
+        year=2015,
+        paper=HE_2015,
+        uses=("CNNs where the best negative slope is unknown",),
+    ),
+    Elementwise(
+        name="elu",
+        title="ELU",
+        summary="x for x > 0, α(e^x - 1) below: smooth negative saturation at -α.",
+        params=(Param("alpha", 1.0, "negative saturation value -alpha", domain=NONNEGATIVE, example=0.5),),
+        formula=r"f(x) = \begin{cases} x & x > 0 \\ \alpha (e^{x} - 1) & x \le 0 \end{cases}",
+        derivative_formula=r"f'(x) = \begin{cases} 1 & x > 0 \\ \alpha e^{x} = f(x) + \alpha & x \le 0 \end{cases}",
+        **_exp_linear(lambda p: p.alpha, lambda p: 1.0, lambda p: 1.0),
+        year=2015,
+        paper=CLEVERT_2015,
+        uses=("hidden layers wanting mean activations near zero",),
+    ),
+    Elementwise(
+        name="selu",
+        title="SELU (scaled ELU)",
+        summary="λ ELU_α with the constants that make (mean 0, variance 1) an attracting fixed point.",
+        formula=(
+            r"f(x) = \lambda \begin{cases} x & x > 0 \\ \alpha (e^{x} - 1) & x \le 0 \end{cases},"
+            r"\ \alpha \approx 1.6733,\ \lambda \approx 1.0507"
+        ),
+        derivative_formula=r"f'(x) = \lambda \begin{cases} 1 & x > 0 \\ \alpha e^{x} & x \le 0 \end{cases}",
+        **_exp_linear(lambda p: SELU_ALPHA, lambda p: SELU_SCALE, lambda p: 1.0),
+        year=2017,
+        paper=KLAMBAUER_2017,
+        uses=(
+            "self-normalizing MLPs: LeCun normal init, alpha dropout, no batch norm",
+        ),
+        notes=(
+            "α and λ are computed from the closed forms of Klambauer et al. (eq. 14), "
+            f"α = {SELU_ALPHA!r}, λ = {SELU_SCALE!r}.",
+        ),
+    ),
+    Elementwise(
+        name="celu",
+        title="CELU",
+        summary="ELU with the input scaled by 1/α, so that it is C¹ for every α.",
+        params=(Param("alpha", 1.0, "negative saturation value -alpha", domain=POSITIVE, example=2.0),),
+        formula=r"f(x) = \begin{cases} x & x > 0 \\ \alpha (e^{x/\alpha} - 1) & x \le 0 \end{cases}",
+        derivative_formula=r"f'(x) = \begin{cases} 1 & x > 0 \\ e^{x/\alpha} & x \le 0 \end{cases}",
+        **_exp_linear(lambda p: p.alpha, lambda p: 1.0, lambda p: p.alpha),
+        year=2017,
+        paper=BARRON_2017,
+        uses=("ELU with a tunable saturation that stays continuously differentiable",),
+    ),
+    Elementwise(
+        name="gelu",
+        title="GELU",
+        summary="x Φ(x): the input weighted by the probability that a standard normal is below it.",
+        aliases=("gelu_exact", "gelu_erf"),
+        params=(
+            Param(
+                "approximate",
+                "none",
+                "'none' for the exact erf form (PyTorch's default), 'tanh' for the approximation "
+                "(JAX's default; the same as gelu_tanh)",
+                choices=("none", "tanh"),
+                example="tanh",
+            ),
+        ),
+        formula=r"\mathrm{GELU}(x) = x\,\Phi(x) = \frac{x}{2}\left[1 + \mathrm{erf}\left(\frac{x}{\sqrt{2}}\right)\right]",
+        derivative_formula=r"\mathrm{GELU}'(x) = \Phi(x) + x\,\varphi(x)",
+        forward=_gelu_forward,
+        derivative=_gelu_derivative,
+        definition=_gelu_definition,
+        range=GELU_RANGE,
+        monotonic=False,
+        self_gated=True,
+        year=2016,
+        paper=HENDRYCKS_2016,
+        uses=("transformers (BERT, GPT-2, ViT)", "deep MLPs"),
+        notes=(
+            "Φ(x) is computed as ndtr(x) = erfc(-x/√2)/2, never (1 + erf(x/√2))/2, "
+            "which loses every digit below x ≈ -6 in float32.",
+            "JAX's gelu defaults to the tanh approximation, PyTorch's to the exact form; "
+            "actlab follows PyTorch and offers approximate='tanh' (or the entry gelu_tanh).",
+        ),
+    ),
+    Elementwise(
+        name="gelu_tanh",
+        title="GELU (tanh approximation)",
+        summary="0.5x(1 + tanh(√(2/π)(x + 0.044715x³))): the GPT-2 / BERT approximation of GELU.",
+        aliases=("gelu_new", "gelu_pytorch_tanh", "gelu_fast", "approximate_gelu"),
+        formula=(
+            r"f(x) = \frac{x}{2}\left[1 + \tanh\left(\sqrt{2/\pi}\,(x + 0.044715\,x^{3})\right)\right]"
+            r" = x\,\sigma(2u)"
+        ),
+        derivative_formula=(
+            r"f'(x) = \sigma(2u) + 2x\sqrt{2/\pi}\,(1 + 0.134145\,x^{2})\,\sigma'(2u),"
+            r"\ u = \sqrt{2/\pi}\,(x + 0.044715\,x^{3})"
+        ),
+        forward=lambda x, p, xp: _gelu_tanh_forward(x, xp),
+        derivative=lambda x, p, xp: _gelu_tanh_derivative(x, xp),
+        definition=lambda x, p, xp: _gelu_tanh_definition(x, xp),
+        range=GELU_RANGE,
+        monotonic=False,
+        self_gated=True,
+        year=2016,
+        paper=HENDRYCKS_2016,
+        uses=("GPT-2 and BERT checkpoints trained with it", "JAX's default gelu"),
+        notes=("x³ is never formed: 1 + 0.044715 x·x keeps |x| up to 1e154 finite.",),
+    ),
+    Elementwise(
+        name="quick_gelu",
+        title="Quick GELU",
+        summary="x σ(1.702x): the sigmoid approximation of GELU used by CLIP.",
+        formula=r"f(x) = x\,\sigma(1.702\,x)",
+        derivative_formula=r"f'(x) = \sigma(1.702x) + 1.702x\,\sigma'(1.702x)",
+        **_swish(lambda p: QUICK_GELU_BETA),
+        year=2016,
+        paper=HENDRYCKS_2016,
+        uses=("CLIP and checkpoints trained with it",),
+    ),
+    Elementwise(
+        name="silu",
+        title="SiLU / Swish",
+        summary="x σ(x): smooth, non-monotonic, self-gated.",
+        aliases=("swish", "swish1"),
+        formula=r"\mathrm{SiLU}(x) = x\,\sigma(x) = \frac{x}{1 + e^{-x}}",
+        derivative_formula=r"\mathrm{SiLU}'(x) = \sigma(x) + x\,\sigma(x)\,(1 - \sigma(x)) = f(x) + \sigma(x)(1 - f(x))",
+        **_swish(lambda p: 1.0),
+        year=2017,
+        paper=ELFWING_2017,
+        uses=("deep CNNs (EfficientNet)", "transformer FFNs (via SwiGLU)"),
+        notes=("Swish (Ramachandran et al. 2017) with β = 1 is SiLU; see swish_beta for other β.",),
+    ),
+    Elementwise(
+        name="swish_beta",
+        title="Swish-β",
+        summary="x σ(βx): SiLU at β = 1, x/2 at β = 0, ReLU as β → ∞.",
+        params=(
+            Param("beta", 1.0, "slope of the gate; learnable in Swish-β", domain=NONNEGATIVE,
+                  example=1.5, learnable=True),
+        ),
+        formula=r"f(x) = x\,\sigma(\beta x)",
+        derivative_formula=r"f'(x) = \sigma(\beta x) + \beta x\,\sigma(\beta x)\,\sigma(-\beta x)",
+        **_swish(lambda p: p.beta),
+        year=2017,
+        paper=RAMACHANDRAN_2017,
+        uses=("searching between linear (β = 0) and ReLU (β → ∞)",),
+    ),
+    Elementwise(
+        name="mish",
+        title="Mish",
+        summary="x tanh(softplus(x)): smooth, non-monotonic, self-regularising.",
+        formula=r"\mathrm{Mish}(x) = x \tanh(\ln(1 + e^{x}))",
+        derivative_formula=(
+            r"\mathrm{Mish}'(x) = \tanh(\mathrm{sp}(x)) + x\,\sigma(x)\,\mathrm{sech}^2(\mathrm{sp}(x))"
+        ),
+        forward=lambda x, p, xp: F.mul0(x, F.tanh_softplus(x, xp), xp),
+        derivative=_mish_derivative,
+        definition=lambda x, p, xp: x * xp.tanh(xp.log1p(xp.exp(x))),
+        range=Interval(-0.3088, INF, approx=True),
+        monotonic=False,
+        self_gated=True,
+        year=2019,
+        paper=MISRA_2019,
+        uses=("vision backbones (YOLOv4)",),
+        notes=("tanh(softplus(x)) is n/(n+2), n = eˣ(eˣ+2), evaluated without overflow.",),
+    ),
+    Elementwise(
+        name="softplus",
+        title="Softplus",
+        summary="log(1 + e^{βx})/β: a smooth ReLU whose derivative is the sigmoid.",
+        params=(
+            Param("beta", 1.0, "sharpness", domain=POSITIVE, example=2.0),
+            Param(
+                "threshold",
+                None,
+                "None (the default) is exact everywhere; a number reverts to x where βx > threshold, "
+                "as PyTorch's softplus does with threshold=20",
+                domain=POSITIVE,
+                nullable=True,
+                example=20.0,
+            ),
+        ),
+        formula=r"f(x) = \frac{1}{\beta} \ln\left(1 + e^{\beta x}\right)",
+        derivative_formula=r"f'(x) = \sigma(\beta x)",
+        forward=_softplus_forward,
+        derivative=_softplus_derivative,
+        definition=_softplus_definition,
+        range=POSITIVE,
+        smoothness=lambda p: SMOOTH if p.threshold is None else DISCONTINUOUS,
+        kinks=lambda p: ()
+        if p.threshold is None
+        else (Kink(p.threshold / p.beta, 1.0 / (1.0 + math.exp(-p.threshold)), "σ(threshold) at the switch"),),
+        year=2001,
+        paper=DUGAS_2001,
+        uses=("positive outputs (variances, rates)", "a smooth ReLU"),
+        notes=(
+            "Evaluated as max(βx, 0) + log1p(e^{-|βx|}); PyTorch's fixed threshold of 20 costs up to 10⁷ ulp in "
+            "float64, so it is off unless asked for.",
+        ),
+    ),
+    Elementwise(
+        name="log_sigmoid",
+        title="Log-sigmoid",
+        summary="log σ(x) = -softplus(-x): the log-probability of a logistic output.",
+        formula=r"f(x) = \ln \sigma(x) = -\ln(1 + e^{-x})",
+        derivative_formula=r"f'(x) = \sigma(-x)",
+        forward=lambda x, p, xp: F.log_sigmoid(x, xp),
+        derivative=lambda x, p, xp: F.sigmoid(-x, xp),
+        definition=lambda x, p, xp: xp.log(1 / (1 + xp.exp(-x))),
+        range=Interval(-INF, 0.0),
+        year=None,
+        uses=("binary log-likelihoods", "stable logistic losses"),
+    ),
+    Elementwise(
+        name="softsign",
+        title="Softsign",
+        summary="x / (1 + |x|): like tanh, with polynomial rather than exponential tails.",
+        aliases=("soft_sign",),
+        formula=r"f(x) = \frac{x}{1 + |x|}",
+        derivative_formula=r"f'(x) = \frac{1}{(1 + |x|)^{2}}",
+        forward=_softsign_forward,
+        derivative=_softsign_derivative,
+        definition=lambda x, p, xp: x / (1 + xp.abs(x)),
+        range=Interval(-1.0, 1.0),
+        zero_centred=True,
+        smoothness=1,
+        kinks=(Kink(0.0, 1.0, "f'' jumps at 0; f' is continuous"),),
+        year=2010,
+        paper=GLOROT_2010,
+        uses=("a slower-saturating alternative to tanh",),
+    ),
+    Elementwise(
+        name="hardsigmoid",
+        title="Hard sigmoid",
+        summary="clip(x/6 + 1/2, 0, 1): a piecewise-linear sigmoid for mobile networks.",
+        params=(
+            Param("slope", 1.0 / 6.0, "slope of the linear part (old Keras used 0.2)", domain=POSITIVE,
+                  example=0.2),
+            Param("offset", 0.5, "value at 0", example=0.4),
+        ),
+        formula=r"f(x) = \max\left(0, \min\left(1, \frac{x + 3}{6}\right)\right)",
+        derivative_formula=r"f'(x) = \begin{cases} 1/6 & -3 < x < 3 \\ 0 & \text{otherwise} \end{cases}",
+        forward=lambda x, p, xp: xp.clip(_hardsigmoid_pre(x, p), 0.0, 1.0),
+        derivative=lambda x, p, xp: xp.where(
+            (_hardsigmoid_pre(x, p) > 0.0) & (_hardsigmoid_pre(x, p) < 1.0), p.slope, 0.0
+        ),
+        range=Interval(0.0, 1.0, lo_closed=True, hi_closed=True),
+        smoothness=0,
+        kinks=_hardsigmoid_kinks,
+        year=2015,
+        paper=COURBARIAUX_2015,
+        uses=("gates in MobileNetV3 squeeze-excite blocks", "quantised and mobile models"),
+        notes=(
+            "PyTorch and Keras 3 use slope 1/6; Keras 2 used 0.2 (slope=0.2 reproduces it).",
+        ),
+    ),
+    Elementwise(
+        name="hardswish",
+        title="Hard swish",
+        summary="x · relu6(x + 3)/6: a piecewise-quadratic Swish for mobile networks.",
+        aliases=("hard_silu",),
+        formula=r"f(x) = x\,\frac{\mathrm{ReLU6}(x + 3)}{6}",
+        derivative_formula=(
+            r"f'(x) = \begin{cases} 0 & x < -3 \\ (2x + 3)/6 & -3 \le x \le 3 \\ 1 & x > 3 \end{cases}"
+        ),
+        forward=lambda x, p, xp: F.mul0(x, xp.clip(x + 3.0, 0.0, 6.0), xp) / 6.0,
+        derivative=_hardswish_derivative,
+        range=Interval(-0.375, INF, lo_closed=True),
+        monotonic=False,
+        smoothness=0,
+        self_gated=True,
+        kinks=(
+            Kink(-3.0, -0.5, "PyTorch's choice: the right derivative at -3"),
+            Kink(3.0, 1.5, "PyTorch's choice: the left derivative at 3"),
+        ),
+        year=2019,
+        paper=HOWARD_2019,
+        uses=("MobileNetV3 and other mobile/efficient CNNs",),
+    ),
+    Elementwise(
+        name="relu6",
+        title="ReLU6",
+        summary="min(max(0, x), 6): ReLU capped at 6, friendly to low-precision arithmetic.",
+        formula=r"f(x) = \min(\max(0, x), 6)",
+        derivative_formula=r"f'(x) = \begin{cases} 1 & 0 < x < 6 \\ 0 & \text{otherwise} \end{cases}",
+        forward=lambda x, p, xp: xp.clip(x, 0.0, 6.0),
+        derivative=lambda x, p, xp: xp.where((x > 0.0) & (x < 6.0), 1.0, 0.0),
+        range=Interval(0.0, 6.0, lo_closed=True, hi_closed=True),
+        smoothness=0,
+        kinks=(Kink(0.0, 0.0, "0 at the knee, as PyTorch"), Kink(6.0, 0.0, "0 at the knee, as PyTorch")),
+        year=2010,
+        paper=KRIZHEVSKY_2010,
+        uses=("MobileNetV1/V2", "quantised models"),
+    ),
+    Elementwise(
+        name="hardtanh",
+        title="Hard tanh",
+        summary="clip(x, min_val, max_val): a piecewise-linear tanh.",
+        aliases=("hard_tanh",),
+        params=(
+            Param("min_val", -1.0, "lower clip value", example=-2.0),
+            Param("max_val", 1.0, "upper clip value", example=2.0),
+        ),
+        formula=r"f(x) = \min(\max(x, a), b)",
+        derivative_formula=r"f'(x) = \begin{cases} 1 & a < x < b \\ 0 & \text{otherwise} \end{cases}",
+        forward=lambda x, p, xp: xp.clip(x, p.min_val, p.max_val),
+        derivative=lambda x, p, xp: xp.where((x > p.min_val) & (x < p.max_val), 1.0, 0.0),
+        range=lambda p: Interval(p.min_val, p.max_val, lo_closed=True, hi_closed=True),
+        smoothness=0,
+        zero_centred=True,
+        kinks=lambda p: (
+            Kink(p.min_val, 0.0, "0 at the knee, as PyTorch"),
+            Kink(p.max_val, 0.0, "0 at the knee, as PyTorch"),
+        ),
+        constraint=lambda p: None if p.max_val > p.min_val else "max_val must be greater than min_val",
+        year=2004,
+        paper=COLLOBERT_2004,
+        uses=("bounded piecewise-linear units",),
+    ),
+    Elementwise(
+        name="tanhshrink",
+        title="Tanh shrink",
+        summary="x - tanh(x): near zero ≈ x³/3, linear far out.",
+        aliases=("tanh_shrink",),
+        formula=r"f(x) = x - \tanh(x)",
+        derivative_formula=r"f'(x) = \tanh^{2}(x)",
+        forward=lambda x, p, xp: F.x_minus_tanh(x, xp),
+        derivative=lambda x, p, xp: xp.tanh(x) ** 2,
+        definition=lambda x, p, xp: x - xp.tanh(x),
+        zero_centred=True,
+        year=None,
+        uses=("sparse coding and shrinkage layers",),
+        notes=("Below |x| = 1 the series x³/3 - 2x⁵/15 + ... (from the Bernoulli numbers) avoids the cancellation.",),
+    ),
+    Elementwise(
+        name="softshrink",
+        title="Soft shrink",
+        summary="Soft thresholding: moves x towards 0 by lambd, zero inside [-lambd, lambd].",
+        aliases=("soft_shrink",),
+        params=(Param("lambd", 0.5, "threshold", domain=NONNEGATIVE, example=1.0),),
+        formula=r"f(x) = \begin{cases} x - \lambda & x > \lambda \\ x + \lambda & x < -\lambda \\ 0 & \text{otherwise} \end{cases}",
+        derivative_formula=r"f'(x) = \begin{cases} 1 & |x| > \lambda \\ 0 & \text{otherwise} \end{cases}",
+        forward=lambda x, p, xp: xp.where(x > p.lambd, x - p.lambd, xp.where(x < -p.lambd, x + p.lambd, 0.0)),
+        derivative=_shrink_derivative,
+        smoothness=lambda p: 0 if p.lambd > 0 else SMOOTH,
+        zero_centred=True,
+        kinks=_shrink_kinks,
+        year=1995,
+        paper=DONOHO_1995,
+        uses=("sparse coding (ISTA / LISTA)", "denoising"),
+    ),
+    Elementwise(
+        name="hardshrink",
+        title="Hard shrink",
+        summary="Hard thresholding: x where |x| > lambd, else 0.",
+        aliases=("hard_shrink",),
+        params=(Param("lambd", 0.5, "threshold", domain=NONNEGATIVE, example=1.0),),
+        formula=r"f(x) = \begin{cases} x & |x| > \lambda \\ 0 & \text{otherwise} \end{cases}",
+        derivative_formula=r"f'(x) = \begin{cases} 1 & |x| > \lambda \\ 0 & \text{otherwise} \end{cases}",
+        forward=lambda x, p, xp: xp.where(xp.abs(x) > p.lambd, x, 0.0),
+        derivative=_shrink_derivative,
+        smoothness=lambda p: DISCONTINUOUS if p.lambd > 0 else SMOOTH,
+        zero_centred=True,
+        kinks=_shrink_kinks,
+        year=1994,
+        paper=DONOHO_1994,
+        uses=("sparse coding", "wavelet denoising"),
+    ),
+    Elementwise(
+        name="squareplus",
+        title="Squareplus",
+        summary="(x + √(x² + b))/2: a softplus-like rectifier with only a square root.",
+        params=(Param("b", 4.0, "curvature near 0 (b = 0 gives ReLU)", domain=POSITIVE, example=1.0),),
+        formula=r"f(x) = \frac{x + \sqrt{x^{2} + b}}{2}",
+        derivative_formula=r"f'(x) = \frac{1}{2}\left(1 + \frac{x}{\sqrt{x^{2} + b}}\right)",
+        forward=_squareplus_forward,
+        derivative=_squareplus_derivative,
+        definition=lambda x, p, xp: (x + xp.sqrt(x * x + p.b)) / 2,
+        range=POSITIVE,
+        year=2021,
+        paper=BARRON_2021,
+        uses=("a softplus without exp or log",),
+    ),
+    Elementwise(
+        name="relu2",
+        title="Squared ReLU",
+        summary="relu(x)²: the Primer feed-forward activation.",
+        aliases=("squared_relu", "relu_squared", "relu_square"),
+        formula=r"f(x) = \max(0, x)^{2}",
+        derivative_formula=r"f'(x) = 2\max(0, x)",
+        forward=lambda x, p, xp: xp.maximum(x, 0.0) * xp.maximum(x, 0.0),
+        derivative=lambda x, p, xp: 2.0 * xp.maximum(x, 0.0),
+        range=NONNEGATIVE,
+        smoothness=1,
+        kinks=(Kink(0.0, 0.0, "f'' jumps at 0; f' is continuous"),),
+        year=2021,
+        paper=SO_2021,
+        uses=("transformer feed-forward layers (Primer)",),
+    ),
+    Elementwise(
+        name="snake",
+        title="Snake",
+        summary="x + sin²(αx)/α: a monotonic activation with a periodic inductive bias.",
+        params=(
+            Param("alpha", 1.0, "frequency; learnable", domain=POSITIVE, example=0.5, learnable=True),
+        ),
+        formula=r"f(x) = x + \frac{\sin^{2}(\alpha x)}{\alpha}",
+        derivative_formula=r"f'(x) = 1 + \sin(2\alpha x)",
+        forward=lambda x, p, xp: xp.where(
+            xp.isinf(x), x, x + xp.sin(p.alpha * x) ** 2 / p.alpha
+        ),
+        derivative=lambda x, p, xp: 1.0 + xp.sin(2.0 * p.alpha * x),
+        definition=lambda x, p, xp: x + xp.sin(p.alpha * x) ** 2 / p.alpha,
+        derivative_has_limits=False,
+        year=2020,
+        paper=ZIYIN_2020,
+        uses=("periodic signals and extrapolation", "audio vocoders (BigVGAN)"),
+        notes=("f' = 1 + sin(2αx) oscillates forever: f'(±inf) is NaN, having no limit.",),
+    ),
+    Elementwise(
+        name="star_relu",
+        title="StarReLU",
+        summary="s·relu(x)² + b with s, b chosen so that a standard normal input gives mean 0, variance 1.",
+        aliases=("starrelu",),
+        params=(
+            Param("scale", STAR_RELU_SCALE, "s; learnable (2/√5 ≈ 0.8944 by default)", example=1.0,
+                  learnable=True),
+            Param("bias", STAR_RELU_BIAS, "b; learnable (-1/√5 ≈ -0.4472 by default)", example=0.0,
+                  learnable=True),
+        ),
+        formula=r"f(x) = s\,\max(0, x)^{2} + b,\ s = 2/\sqrt{5},\ b = -1/\sqrt{5}",
+        derivative_formula=r"f'(x) = 2 s \max(0, x)",
+        forward=lambda x, p, xp: p.scale * (xp.maximum(x, 0.0) * xp.maximum(x, 0.0)) + p.bias,
+        derivative=lambda x, p, xp: 2.0 * p.scale * xp.maximum(x, 0.0),
+        range=lambda p: Interval(p.bias, INF, lo_closed=True)
+        if p.scale >= 0
+        else Interval(-INF, p.bias, hi_closed=True),
+        monotonic=lambda p: p.scale >= 0,
+        smoothness=1,
+        kinks=(Kink(0.0, 0.0, "f'' jumps at 0; f' is continuous"),),
+        year=2022,
+        paper=YU_2022,
+        uses=("MetaFormer / CAFormer vision models",),
+        notes=("timm's StarReLU module starts its learnable s and b at 1 and 0 instead.",),
+    ),
+    Elementwise(
+        name="xielu",
+        title="xIELU",
+        summary="α_p x² + βx for x > 0, α_n(eˣ - 1 - x) + βx below: the integral of an ELU-like gradient.",
+        params=(
+            Param("alpha_p", 0.8, "curvature for x > 0; learnable, kept positive", domain=POSITIVE,
+                  example=1.0, learnable=True),
+            Param("alpha_n", 0.8, "scale for x <= 0; learnable, kept above beta", domain=POSITIVE,
+                  example=1.0, learnable=True),
+            Param("beta", 0.5, "slope at 0", example=0.25),
+            Param(
+                "eps",
+                0.0,
+                "0 (the default) is the exact formula; Hugging Face uses -1e-6, evaluating "
+                "expm1(min(x, eps)), which makes f jump by ≈ alpha_n·eps at 0",
+                domain=Interval(-1.0, 0.0, lo_closed=True, hi_closed=True),
+                example=-1e-6,
+            ),
+        ),
+        formula=(
+            r"f(x) = \begin{cases} \alpha_p x^{2} + \beta x & x > 0 \\"
+            r" \alpha_n (e^{x} - 1 - x) + \beta x & x \le 0 \end{cases}"
+        ),
+        derivative_formula=(
+            r"f'(x) = \begin{cases} 2\alpha_p x + \beta & x > 0 \\ \alpha_n (e^{x} - 1) + \beta & x \le 0 \end{cases}"
+        ),
+        forward=_xielu_forward,
+        derivative=_xielu_derivative,
+        definition=_xielu_definition,
+        range=_xielu_range,
+        monotonic=False,
+        smoothness=lambda p: 1 if p.eps == 0.0 else DISCONTINUOUS,
+        kinks=_xielu_kinks,
+        constraint=lambda p: None if p.alpha_n > p.beta else "alpha_n must be greater than beta",
+        year=2024,
+        paper=HUANG_2024,
+        uses=("LLM feed-forward layers (Apertus)",),
+    ),
+)

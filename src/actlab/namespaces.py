@@ -1,0 +1,127 @@
+"""Array namespaces that the catalog's formulas are written against.
+
+A formula calls ``xp.exp``, ``xp.where``, ``xp.ndtr`` ... and never imports an array
+library itself, so one formula serves every backend.  :data:`numpy_ns` is the
+reference namespace (NumPy plus ``scipy.special``); :func:`mpmath_ns` evaluates the
+same names on high-precision scalars for the accuracy oracle.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import scipy.special as sc
+
+
+def _split_halves(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    n = x.shape[axis]
+    a, b = np.split(x, [n // 2], axis=axis)
+    return a, b
+
+
+def _group_view(x: np.ndarray, pieces: int, axis: int) -> tuple[np.ndarray, int]:
+    axis = axis % x.ndim
+    shape = x.shape[:axis] + (x.shape[axis] // pieces, pieces) + x.shape[axis + 1 :]
+    return x.reshape(shape), axis + 1
+
+
+def _group_max(x: np.ndarray, pieces: int, axis: int) -> np.ndarray:
+    grouped, k = _group_view(x, pieces, axis)
+    return np.max(grouped, axis=k)
+
+
+def _group_max_route(x: np.ndarray, g: np.ndarray, pieces: int, axis: int) -> np.ndarray:
+    grouped, k = _group_view(x, pieces, axis)
+    winner = np.argmax(grouped, axis=k)  # first maximal index; a NaN wins
+    onehot = np.arange(pieces).reshape((-1,) + (1,) * (grouped.ndim - k - 1)) == np.expand_dims(
+        winner, k
+    )
+    routed = np.where(onehot, np.expand_dims(g, k), 0.0)
+    return routed.reshape(x.shape)
+
+
+def _first_argmax_mask(x: np.ndarray, axis: int) -> np.ndarray:
+    """Boolean mask, True at the first maximal entry along ``axis``."""
+    idx = np.expand_dims(np.argmax(x, axis=axis), axis)
+    positions = np.arange(x.shape[axis]).reshape(
+        (-1,) + (1,) * (x.ndim - (axis % x.ndim) - 1)
+    )
+    return positions == idx
+
+
+numpy_ns = SimpleNamespace(
+    name="numpy",
+    exp=np.exp,
+    expm1=np.expm1,
+    log=np.log,
+    log1p=np.log1p,
+    tanh=np.tanh,
+    sin=np.sin,
+    cos=np.cos,
+    sqrt=np.sqrt,
+    hypot=np.hypot,
+    abs=np.abs,
+    sign=np.sign,
+    where=np.where,
+    ones_like=np.ones_like,
+    maximum=np.maximum,
+    minimum=np.minimum,
+    clip=np.clip,
+    isnan=np.isnan,
+    isinf=np.isinf,
+    isfinite=np.isfinite,
+    ndtr=sc.ndtr,
+    erfc=sc.erfc,
+    amax=lambda x, axis: np.max(x, axis=axis, keepdims=True),
+    sum=lambda x, axis: np.sum(x, axis=axis, keepdims=True),
+    first_argmax_mask=_first_argmax_mask,
+    split_halves=_split_halves,
+    concat=lambda parts, axis: np.concatenate(parts, axis=axis),
+    group_max=_group_max,
+    group_max_route=_group_max_route,
+    moveaxis=np.moveaxis,
+    eye=np.eye,
+    expand_dims=np.expand_dims,
+)
+
+
+def mpmath_ns(mp: Any) -> SimpleNamespace:
+    """The formula namespace on mpmath scalars (``mp`` is an mpmath context)."""
+
+    def where(cond: Any, a: Any, b: Any) -> Any:
+        return a if cond else b
+
+    def sign(v: Any) -> Any:
+        return mp.sign(v)
+
+    return SimpleNamespace(
+        name="mpmath",
+        exp=mp.exp,
+        expm1=mp.expm1,
+        log=mp.log,
+        log1p=mp.log1p,
+        tanh=mp.tanh,
+        sin=mp.sin,
+        cos=mp.cos,
+        sqrt=mp.sqrt,
+        hypot=mp.hypot,
+        abs=mp.fabs,
+        sign=sign,
+        where=where,
+        ones_like=lambda v: mp.mpf(1),
+        maximum=max,
+        minimum=min,
+        clip=lambda v, lo, hi: min(max(v, lo), hi),
+        isnan=mp.isnan,
+        isinf=mp.isinf,
+        isfinite=lambda v: not (mp.isnan(v) or mp.isinf(v)),
+        ndtr=mp.ncdf,
+        erfc=mp.erfc,
+        pi=mp.pi,
+    )
+
+
+numpy_ns.pi = math.pi

@@ -1,0 +1,211 @@
+"""The NumPy reference backend: exact, warning-free, dtype-preserving evaluation of any spec.
+
+Every activation is evaluated in float64 through the catalog's stable formulas and
+rounded once to the input's dtype, so float16 and float32 results are within one
+ulp of the true value, and float64 results within a few ulp (the bound the tests
+check against mpmath).  No input raises a RuntimeWarning: ±inf give the exact
+limits, NaN gives NaN.
+
+>>> import actlab
+>>> gelu = actlab.get("gelu")
+>>> gelu([-1.0, 0.0, 1.0])
+array([-0.15865525,  0.        ,  0.84134475])
+>>> actlab.get("leaky_relu", negative_slope=0.1).derivative([-2.0, 3.0])
+array([0.1, 1. ])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..catalog import registry
+from ..catalog.spec import Elementwise, Params, Spec
+from ..namespaces import numpy_ns
+
+_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_float_array(x: Any, what: str = "input") -> tuple[np.ndarray, np.dtype]:
+    """``x`` as an array and the float dtype results take: float16/32/64 kept, integers -> float64."""
+    try:
+        a = np.asarray(x)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"the {what} must be an array of real numbers: {exc}") from None
+    kind = a.dtype.kind
+    if kind in "biu":
+        return a.astype(np.float64), np.dtype(np.float64)
+    if kind == "f" and a.dtype in _FLOATS:
+        return a, a.dtype
+    if kind == "f":
+        raise TypeError(f"the {what} has dtype {a.dtype}; actlab evaluates float16, float32 and float64")
+    raise TypeError(
+        f"the {what} must hold real numbers (float or integer); got dtype {a.dtype}"
+        + (" (complex numbers are not supported)" if kind == "c" else "")
+    )
+
+
+def _finish(y: Any, dtype: np.dtype, shape: tuple[int, ...], out: np.ndarray | None) -> Any:
+    y = np.broadcast_to(np.asarray(y), shape).astype(dtype, copy=False)
+    if out is None:
+        return y[()] if y.ndim == 0 else (y if y.flags.writeable else y.copy())
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, not {type(out).__name__}")
+    if out.shape != y.shape:
+        raise ValueError(f"out has shape {out.shape}, but the result has shape {y.shape}")
+    if not np.can_cast(y.dtype, out.dtype, casting="same_kind"):
+        raise TypeError(f"out has dtype {out.dtype}; the result is {y.dtype}")
+    np.copyto(out, y, casting="same_kind")
+    return out
+
+
+def _propagate_nan(x: np.ndarray, y: Any) -> Any:
+    """NaN in, NaN out, whatever the formula made of it (comparisons send NaN down a branch)."""
+    nan = np.isnan(x)
+    if nan.any():
+        y = np.where(nan, np.nan, y)
+    return y
+
+
+class Activation:
+    """An activation of the catalog bound to its parameter values, evaluated with NumPy.
+
+    Call it for f(x); ``derivative`` gives f'(x) for elementwise activations,
+    ``vjp(x, g)`` the vector-Jacobian product (the gradient of ``sum(g * f(x))``)
+    and ``jacobian(x)`` the full Jacobian J[..., i, j] = d f_i / d x_j along the
+    activation's axis (the last axis for elementwise ones).
+    """
+
+    __slots__ = ("_p", "spec")
+
+    def __init__(self, spec: Spec, params: Params) -> None:
+        self.spec = spec
+        self._p = params
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(vars(self._p))
+
+    @property
+    def bound(self) -> Params:
+        """The parameters as the formulas see them (attribute access)."""
+        return self._p
+
+    def with_params(self, **params: Any) -> Activation:
+        """A copy with some parameters changed."""
+        return Activation(self.spec, self.spec.bind(self.params, **params))
+
+    def __repr__(self) -> str:
+        args = "".join(f", {k}={v!r}" for k, v in self.params.items())
+        return f"Activation({self.name!r}{args})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Activation) and (self.spec, self.params) == (other.spec, other.params)
+
+    def __hash__(self) -> int:
+        return hash((self.spec.name, tuple(self.params.items())))
+
+    # -- evaluation ------------------------------------------------------------------------
+
+    def __call__(self, x: Any, out: np.ndarray | None = None) -> Any:
+        a, dtype = as_float_array(x)
+        self.spec.check_shape(a.shape, self._p)
+        with np.errstate(all="ignore"):
+            x64 = a.astype(np.float64, copy=False)
+            y = self.spec.apply(x64, self._p, numpy_ns)
+            if isinstance(self.spec, Elementwise):
+                y = _propagate_nan(x64, y)
+            return _finish(y, dtype, self.spec.out_shape(a.shape, self._p), out)
+
+    def derivative(self, x: Any, out: np.ndarray | None = None) -> Any:
+        """f'(x) elementwise, with the derivative at each kink stated in the spec."""
+        if not isinstance(self.spec, Elementwise):
+            raise TypeError(
+                f"{self.name} is a {self.kind} activation: its derivative is a Jacobian; "
+                "use .vjp(x, g) or .jacobian(x)"
+            )
+        a, dtype = as_float_array(x)
+        with np.errstate(all="ignore"):
+            x64 = a.astype(np.float64, copy=False)
+            d = _propagate_nan(x64, self.spec.derivative(x64, self._p, numpy_ns))
+            return _finish(d, dtype, a.shape, out)
+
+    def vjp(self, x: Any, g: Any) -> Any:
+        """The vector-Jacobian product gᵀ J(x): the gradient of sum(g * f(x)) with respect to x."""
+        a, xdtype = as_float_array(x)
+        ga, gdtype = as_float_array(g, "cotangent g")
+        dtype = np.result_type(xdtype, gdtype)
+        self.spec.check_shape(a.shape, self._p)
+        out_shape = self.spec.out_shape(a.shape, self._p)
+        if isinstance(self.spec, Elementwise):
+            try:
+                shape = np.broadcast_shapes(a.shape, ga.shape)
+            except ValueError:
+                raise ValueError(f"g of shape {ga.shape} does not broadcast with x of shape {a.shape}") from None
+            a, ga = np.broadcast_to(a, shape), np.broadcast_to(ga, shape)
+        elif ga.shape != out_shape:
+            raise ValueError(f"g must have the output's shape {out_shape}; got {ga.shape}")
+        else:
+            shape = a.shape
+        with np.errstate(all="ignore"):
+            x64 = a.astype(np.float64, copy=False)
+            g64 = ga.astype(np.float64, copy=False)
+            v = self.spec.vjp(x64, g64, self._p, numpy_ns)
+            if isinstance(self.spec, Elementwise):
+                v = _propagate_nan(x64, v)
+            return _finish(v, dtype, shape, None)
+
+    def jacobian(self, x: Any) -> np.ndarray:
+        """J[..., i, j] = d f_i / d x_j, the activation's axis moved last (diagonal for elementwise)."""
+        a, dtype = as_float_array(x)
+        if a.ndim == 0:
+            a = a.reshape(1)
+        self.spec.check_shape(a.shape, self._p)
+        with np.errstate(all="ignore"):
+            x64 = a.astype(np.float64, copy=False)
+            full = getattr(self.spec, "full_jacobian", None)
+            if isinstance(self.spec, Elementwise):
+                d = _propagate_nan(x64, self.spec.derivative(x64, self._p, numpy_ns))
+                j = np.asarray(d)[..., :, None] * np.eye(a.shape[-1])
+            elif full is not None:
+                j = full(x64, self._p, numpy_ns)
+            else:
+                j = _jacobian_from_vjp(self.spec, x64, self._p)
+            return np.asarray(j).astype(dtype, copy=False)
+
+
+def _jacobian_from_vjp(spec: Spec, x: np.ndarray, p: Params) -> np.ndarray:
+    """Build the Jacobian row by row from the VJP with one-hot cotangents."""
+    axis = spec.axis(p)
+    assert axis is not None
+    axis %= x.ndim
+    out_shape = spec.out_shape(x.shape, p)
+    rows = []
+    for i in range(out_shape[axis]):
+        g = np.zeros(out_shape)
+        index = [slice(None)] * x.ndim
+        index[axis] = i  # type: ignore[call-overload]
+        g[tuple(index)] = 1.0
+        rows.append(np.moveaxis(spec.vjp(x, g, p, numpy_ns), axis, -1))
+    return np.stack(rows, axis=-2)
+
+
+def get(name: str | Activation, /, **params: Any) -> Activation:
+    """The activation called ``name`` (any alias, any case) bound to ``params``.
+
+    >>> get("leaky_relu", negative_slope=0.1)
+    Activation('leaky_relu', negative_slope=0.1)
+    """
+    if isinstance(name, Activation):
+        return name.with_params(**params) if params else name
+    spec = registry.spec(name)
+    return Activation(spec, spec.bind(params))
