@@ -74,6 +74,7 @@ numpy_ns = SimpleNamespace(
     isinf=np.isinf,
     isfinite=np.isfinite,
     ndtr=sc.ndtr,
+    log_ndtr=sc.log_ndtr,
     erfc=sc.erfc,
     amax=lambda x, axis: np.max(x, axis=axis, keepdims=True),
     sum=lambda x, axis: np.sum(x, axis=axis, keepdims=True),
@@ -97,6 +98,21 @@ def mpmath_ns(mp: Any) -> SimpleNamespace:
     def sign(v: Any) -> Any:
         return mp.sign(v)
 
+    def exp_huge(v: Any) -> Any:
+        """e^v for |v| far beyond 1e8 (mpmath's exp is slow there): 2^k e^r with r = v - k ln 2."""
+        with mp.extradps(int(mp.log10(abs(v))) + 10):
+            k = int(mp.floor(v / mp.ln2))
+            r = v - k * mp.ln2
+        return mp.ldexp(mp.exp(r), k)
+
+    def ndtr(v: Any) -> Any:
+        # mpmath's erfc overflows for |v| beyond ~1e8; there the asymptotic series is exact to 1e-47
+        if abs(v) > 1e8:
+            log_tail = -v * v / 2 - mp.log(abs(v) * mp.sqrt(2 * mp.pi))
+            tail = exp_huge(log_tail) * (1 - 1 / v**2 + 3 / v**4)
+            return tail if v < 0 else 1 - tail
+        return mp.ncdf(v)
+
     return SimpleNamespace(
         name="mpmath",
         exp=mp.exp,
@@ -118,7 +134,8 @@ def mpmath_ns(mp: Any) -> SimpleNamespace:
         isnan=mp.isnan,
         isinf=mp.isinf,
         isfinite=lambda v: not (mp.isnan(v) or mp.isinf(v)),
-        ndtr=mp.ncdf,
+        ndtr=ndtr,
+        log_ndtr=lambda v: mp.log(ndtr(v)),
         erfc=mp.erfc,
         pi=mp.pi,
     )

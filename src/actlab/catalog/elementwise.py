@@ -299,13 +299,13 @@ GELU_RANGE = Interval(-0.17, INF, approx=True)
 def _gelu_forward(x: Any, p: Params, xp: Any) -> Any:
     if p.approximate == "tanh":
         return _gelu_tanh_forward(x, xp)
-    return F.mul0(x, xp.ndtr(x), xp)
+    return F.mul0(x, F.ndtr(x, xp), xp)
 
 
 def _gelu_derivative(x: Any, p: Params, xp: Any) -> Any:
     if p.approximate == "tanh":
         return _gelu_tanh_derivative(x, xp)
-    return xp.ndtr(x) + F.mul0(x, F.npdf(x, xp), xp)
+    return F.ndtr(x, xp) + F.mul0(x, F.npdf(x, xp), xp)
 
 
 def _gelu_definition(x: Any, p: Params, xp: Any) -> Any:
@@ -351,12 +351,14 @@ def _softsign_derivative(x: Any, p: Params, xp: Any) -> Any:
 
 
 def _hardsigmoid_pre(x: Any, p: Params) -> Any:
-    return x * p.slope + p.offset
+    # x / 6 + 1/2, one rounding fewer than x * (1/6) and exactly 0 and 1 at the knees ±3
+    return x / (1.0 / p.slope) + p.offset
 
 
 def _hardsigmoid_kinks(p: Params) -> tuple[Kink, ...]:
     rule = "0 at the knee, as PyTorch"
-    return (Kink(-p.offset / p.slope, 0.0, rule), Kink((1.0 - p.offset) / p.slope, 0.0, rule))
+    width = 1.0 / p.slope
+    return (Kink(-p.offset * width, 0.0, rule), Kink((1.0 - p.offset) * width, 0.0, rule))
 
 
 def _hardswish_derivative(x: Any, p: Params, xp: Any) -> Any:
@@ -366,14 +368,14 @@ def _hardswish_derivative(x: Any, p: Params, xp: Any) -> Any:
 def _squareplus_forward(x: Any, p: Params, xp: Any) -> Any:
     s = xp.hypot(x, math.sqrt(p.b))
     # for x < 0, (x + s)/2 cancels: use the conjugate b / (2 (s - x))
-    return xp.where(x >= 0, 0.5 * (x + s), p.b / (2.0 * (s - x)))
+    return xp.where(x >= 0, 0.5 * x + 0.5 * s, p.b / (2.0 * (s - x)))
 
 
 def _squareplus_derivative(x: Any, p: Params, xp: Any) -> Any:
     root_b = math.sqrt(p.b)
     s = xp.hypot(x, root_b)
     pos = 0.5 + 0.5 / xp.hypot(1.0, root_b / x)  # x / s, finite at x = inf
-    return xp.where(x >= 0, pos, p.b / (2.0 * s * (s - x)))
+    return xp.where(x >= 0, pos, p.b / (2.0 * s) / (s - x))  # b / (2 s (s - x)) overflows first
 
 
 def _shrink_derivative(x: Any, p: Params, xp: Any) -> Any:
@@ -774,7 +776,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         derivative_formula=(
             r"f'(x) = \begin{cases} 0 & x < -3 \\ (2x + 3)/6 & -3 \le x \le 3 \\ 1 & x > 3 \end{cases}"
         ),
-        forward=lambda x, p, xp: F.mul0(x, xp.clip(x + 3.0, 0.0, 6.0), xp) / 6.0,
+        forward=lambda x, p, xp: F.mul0(x, xp.clip(x + 3.0, 0.0, 6.0) / 6.0, xp),
         derivative=_hardswish_derivative,
         range=Interval(-0.375, INF, lo_closed=True),
         monotonic=False,
@@ -920,7 +922,8 @@ ENTRIES: tuple[Elementwise, ...] = (
         forward=lambda x, p, xp: xp.where(
             xp.isinf(x), x, x + xp.sin(p.alpha * x) ** 2 / p.alpha
         ),
-        derivative=lambda x, p, xp: 1.0 + xp.sin(2.0 * p.alpha * x),
+        # 1 + sin(2αx) = (sin αx + cos αx)²: no overflow of 2αx, no cancellation at the zeros
+        derivative=lambda x, p, xp: (xp.sin(p.alpha * x) + xp.cos(p.alpha * x)) ** 2,
         definition=lambda x, p, xp: x + xp.sin(p.alpha * x) ** 2 / p.alpha,
         derivative_has_limits=False,
         year=2020,

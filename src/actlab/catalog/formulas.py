@@ -46,6 +46,15 @@ def log_sigmoid(x: Any, xp: Any) -> Any:
     return xp.minimum(x, 0.0) - xp.log1p(xp.exp(-xp.abs(x)))
 
 
+def ndtr(x: Any, xp: Any) -> Any:
+    """Φ(x), the standard normal CDF, down to its smallest subnormal values.
+
+    ``ndtr`` (erfc underneath) flushes to 0 once x²/2 passes the exp underflow limit
+    (x < -37.5), where Φ is still a subnormal number: there it is exp(log Φ(x)).
+    """
+    return xp.where(x < -37.0, xp.exp(xp.log_ndtr(xp.minimum(x, -37.0))), xp.ndtr(x))
+
+
 def npdf(x: Any, xp: Any) -> Any:
     """The standard normal density φ(x) = e^{-x²/2} / √(2π)."""
     return xp.exp(-0.5 * x * x) / SQRT_2PI

@@ -285,6 +285,9 @@ class Elementwise(Spec):
     kinks: tuple[Kink, ...] | Callable[[Params], tuple[Kink, ...]] = ()
     derivative_has_limits: bool = True
     """False when f' has no limit at ±inf (it oscillates): f' is then NaN there."""
+    float64_ulps: Mapping[str, float] = field(default_factory=dict)
+    """Measured exceptions to the float64 accuracy bound of 4 max(1, κ) ulp, keyed "f" or "f'"
+    (the reason is given in ``notes``)."""
 
     def textbook(self) -> Formula:
         return self.definition if self.definition is not None else self.forward

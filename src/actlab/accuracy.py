@@ -1,0 +1,343 @@
+"""Accuracy of the NumPy backend, measured against an mpmath oracle at 50 significant digits.
+
+The oracle evaluates each spec's textbook ``definition`` (not the stable formula the
+backend runs) at the exact floating-point input, and differentiates it numerically
+at high precision for f', f'' — so the hand-written derivatives are checked against
+an independent reference.  Errors are in units in the last place (ulp) of the true
+value in the target dtype.
+
+The bounds the tests enforce:
+
+* float16 and float32: at most 1 ulp, for f and f';
+* float64: at most ``max(4, 4 κ)`` ulp, where κ(x) = |x g'(x) / g(x)| is the
+  condition number of the function g being evaluated (f, or f' for the derivative):
+  no algorithm can be more accurate than the rounding of its input allows.
+
+``actlab accuracy`` prints the measured worst case for every activation.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import mpmath
+import numpy as np
+
+from .catalog import registry
+from .catalog.spec import AlongAxis, Elementwise, Gated, Params, Pooled, Spec
+from .namespaces import mpmath_ns
+from .numpy import Activation, get
+
+DPS = 50
+ZERO_DPS = 480
+"""An exact zero is believed only when it persists at this many digits (a subnormal x needs 364)."""
+FLOAT64_ULPS = 4.0
+NARROW_ULPS = 1.0
+
+_MANTISSA = {np.dtype(np.float16): (11, -14), np.dtype(np.float32): (24, -126), np.dtype(np.float64): (53, -1022)}
+
+
+def grid(dtype: Any, dense: bool = False) -> np.ndarray:
+    """Test points spanning the finite range of ``dtype``: subnormals, every binade, a dense core.
+
+    ``dense=True`` adds 8001 evenly spaced points on [-40, 40], where the smooth
+    activations cancel between terms (slow: it is what ``actlab accuracy --dense`` runs).
+    """
+    dt = np.dtype(dtype)
+    info = np.finfo(dt)
+    tiny_exp = math.log10(float(info.smallest_subnormal))
+    big_exp = math.log10(float(info.max)) - 1e-9
+    mags = np.concatenate(
+        [
+            np.logspace(tiny_exp, big_exp, 140 if dt == np.float64 else 90),
+            np.linspace(0.0, 12.0, 97)[1:],
+            np.linspace(12.0, 60.0, 49),
+            np.logspace(np.log10(60.0), np.log10(min(1000.0, float(info.max) / 2)), 25),
+            [float(info.smallest_subnormal), float(info.tiny), float(info.max)],
+            np.linspace(0.0, 40.0, 4001)[1:] if dense else [],
+        ]
+    )
+    with np.errstate(over="ignore"):
+        pts = np.concatenate([[0.0], mags, -mags]).astype(dt)
+    pts = pts[np.isfinite(pts)]
+    return np.unique(pts)
+
+
+def ulp(ref: Any, dtype: Any) -> float:
+    """The unit in the last place of the true value ``ref`` in ``dtype`` (subnormal spacing at least)."""
+    digits, emin = _MANTISSA[np.dtype(dtype)]
+    r = abs(float(ref))
+    e = math.frexp(r)[1] - 1 if r > 0 else emin
+    return math.ldexp(1.0, max(e, emin) - (digits - 1))
+
+
+def ulp_error(y: Any, ref: Any, dtype: Any, slack: Any = 0) -> float:
+    """|y - ref| in ulp of ``ref``, less the oracle's own uncertainty ``slack``; 0 for a correct overflow."""
+    y = float(y)
+    if math.isnan(y):
+        return math.inf
+    top = float(np.finfo(dtype).max)
+    if abs(ref) > top:
+        # the true value is beyond the largest finite number: its correctly rounded value is ±inf
+        # unless it lies within half an ulp of the largest finite number
+        if math.isinf(y) and (y > 0) == (ref > 0):
+            return 0.0
+        return float(abs(mpmath.mpf(y) - ref) / ulp(top, dtype))
+    if math.isinf(y):
+        return math.inf
+    return float(max(abs(mpmath.mpf(y) - ref) - slack, 0) / ulp(ref, dtype))
+
+
+@dataclass(frozen=True)
+class Worst:
+    """The worst point of one measurement."""
+
+    name: str
+    params: tuple[tuple[str, Any], ...]
+    dtype: str
+    what: str  # "f" or "f'"
+    ulp: float  # the largest error in ulp
+    ulp_x: float  # where it occurs
+    scaled: float  # the largest error / max(1, κ): <= 4 (float64) or ulp <= 1 (narrow) passes
+    scaled_x: float
+    points: int
+
+    @property
+    def bound(self) -> float:
+        if self.dtype != "float64":
+            return NARROW_ULPS
+        spec = registry.spec(self.name)
+        return float(getattr(spec, "float64_ulps", {}).get(self.what, FLOAT64_ULPS))
+
+    @property
+    def passed(self) -> bool:
+        return self.scaled <= self.bound if self.dtype == "float64" else self.ulp <= self.bound
+
+
+def _key(act: Activation) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    return act.name, tuple(sorted(act.params.items()))
+
+
+def high_precision(thunk: Callable[[], Any], digits: int = 40, start: int = 60, limit: int = 6000) -> Any:
+    """Evaluate ``thunk()`` at rising precision until two successive results agree to ``digits``.
+
+    The textbook definitions cancel (tanh near 0, a difference quotient of a flat
+    function): doubling the working precision until the result stops changing makes
+    the oracle exact whatever the cancellation.
+    """
+    dps, prev = start, None
+    while True:
+        with mpmath.workdps(dps):
+            value = thunk()
+        # a zero may be a cancellation that more digits would resolve: trust it only at ZERO_DPS
+        if prev is not None and _agree(prev, value, digits) and (value != 0 or dps >= ZERO_DPS):
+            return value
+        if dps >= limit:
+            raise ArithmeticError(f"no convergence at {dps} digits: {prev} vs {value}")
+        prev, dps = value, dps * 2
+
+
+def _agree(a: Any, b: Any, digits: int) -> bool:
+    if mpmath.isnan(a) or mpmath.isnan(b):
+        return bool(mpmath.isnan(a) and mpmath.isnan(b))
+    if mpmath.isinf(a) or mpmath.isinf(b) or a == 0 or b == 0:
+        return bool(a == b)
+    return bool(abs(a - b) <= abs(b) * mpmath.mpf(10) ** (-digits))
+
+
+def derivative_at(f: Callable[[Any], Any], x: float, n: int = 1, *, slack: bool = False) -> tuple[Any, Any]:
+    """f'(x) (n = 1) or f''(x) (n = 2) by central differences, and a bound on their truncation error.
+
+    The step is 2^-100 min(|x|, 1) (2^-60 min(|x|, 1) for n = 2; 1 at x = 0): small
+    against the period of snake's sine, and so small near 0 that a kink anywhere but at
+    x itself is never crossed; the differences are taken at whatever precision
+    :func:`high_precision` needs.  The error bound is |D(h) - D(2h)|, three times the
+    leading truncation term: it matters only where f' vanishes with f'', as at 0 for odd f'.
+    """
+    X = mpmath.mpf(x)
+    scale = min(abs(X), mpmath.mpf(1)) if X != 0 else mpmath.mpf(1)
+    if n == 1:
+        h = scale * mpmath.mpf(2) ** -100
+
+        def quotient(step: Any) -> Any:
+            return (f(X + step) - f(X - step)) / (2 * step)
+
+    else:
+        h = scale * mpmath.mpf(2) ** -60
+
+        def quotient(step: Any) -> Any:
+            return (f(X + step) - 2 * f(X) + f(X - step)) / (step * step)
+
+    d1 = high_precision(lambda: quotient(h))
+    if not slack:
+        return d1, None
+    d2 = high_precision(lambda: quotient(2 * h))
+    return d1, abs(d2 - d1)
+
+
+def _textbook(spec: Elementwise, p: Params) -> Callable[[Any], Any]:
+    ns = mpmath_ns(mpmath.mp)
+    fdef = spec.textbook()
+    return lambda t: fdef(t, p, ns)
+
+
+@functools.lru_cache(maxsize=512)
+def _oracle(
+    name: str, params: tuple[tuple[str, Any], ...], dtype: str, dense: bool = False
+) -> tuple[np.ndarray, list[Any], list[Any]]:
+    spec = registry.spec(name)
+    assert isinstance(spec, Elementwise)
+    p = spec.bind(dict(params))
+    xs = grid(dtype, dense)
+    f = _textbook(spec, p)
+    kinks = {k.x for k in spec.kink_points(p)}
+    values, slopes = [], []
+    for x in xs:
+        X = mpmath.mpf(float(x))
+        values.append(high_precision(lambda X=X: +f(X)))
+        slopes.append(None if float(x) in kinks else derivative_at(f, float(x))[0])
+    return xs, values, slopes
+
+
+def _condition(x: float, value: Any, slope: Any) -> float:
+    """κ = |x g'(x) / g(x)| (inf where g = 0 but x g' is not)."""
+    if x == 0:
+        return 1.0
+    if value == 0:
+        return math.inf
+    return float(abs(mpmath.mpf(x) * slope / value))
+
+
+def measure(act: Activation | str, dtype: Any = np.float64, what: str = "f", dense: bool = False) -> Worst:
+    """Largest error of an elementwise activation's f (``what="f"``) or f' (``what="f'"``) over :func:`grid`."""
+    act = get(act) if isinstance(act, str) else act
+    spec = act.spec
+    if not isinstance(spec, Elementwise):
+        raise TypeError(f"{act.name} is not elementwise; see measure_vector")
+    dt = np.dtype(dtype)
+    name, params = _key(act)
+    xs, values, slopes = _oracle(name, params, dt.name, dense)
+    y = act(xs) if what == "f" else act.derivative(xs)
+    f = _textbook(spec, act.bound)
+    worst_ulp = (0.0, 0.0)
+    worst_scaled = (0.0, 0.0)
+    count = 0
+    with mpmath.workdps(DPS):
+        for i, x in enumerate(xs):
+            ref = values[i] if what == "f" else slopes[i]
+            if ref is None or not mpmath.isfinite(ref):
+                continue
+            count += 1
+            err = ulp_error(y[i], ref, dt)
+            if what == "f'" and err > NARROW_ULPS:  # allow for the oracle's own truncation error
+                err = ulp_error(y[i], ref, dt, derivative_at(f, float(x), slack=True)[1])
+            if err > worst_ulp[0]:
+                worst_ulp = (err, float(x))
+            scaled = err
+            if dt == np.float64 and err > FLOAT64_ULPS:
+                x = float(x)
+                if what == "f":
+                    slope = slopes[i] if slopes[i] is not None else derivative_at(f, x)[0]
+                    kappa = _condition(x, ref, slope)
+                else:
+                    kappa = _condition(x, ref, derivative_at(f, x, 2)[0])
+                scaled = err / max(1.0, kappa)
+            if scaled > worst_scaled[0]:
+                worst_scaled = (scaled, float(x))
+    return Worst(name, params, dt.name, what, worst_ulp[0], worst_ulp[1], worst_scaled[0], worst_scaled[1], count)
+
+
+# --- whole vectors: softmax, log_softmax, the gated family, maxout --------------------------
+
+
+def vector_cases(rng_seed: int = 0) -> list[np.ndarray]:
+    """Rows that exercise the axis activations: the article's example, wide spreads, ties, scales."""
+    rng = np.random.default_rng(rng_seed)
+    rows = [
+        np.array([2.0, 1.0, 0.1, 0.0]),
+        np.array([0.0, -700.0, -745.0, 30.0]),
+        np.array([1e3, 1e3 - 1e-9, -1e3, 0.0]),
+        np.array([5e-324, -5e-324, 0.0, 1e-300]),
+        np.array([88.0, 87.5, -103.0, 0.0]),
+        np.array([3.0, 3.0, 3.0, 3.0]),
+    ]
+    for scale in (1e-3, 1.0, 10.0, 100.0):
+        rows.extend(rng.standard_normal((4, 4)) * scale)
+    return rows
+
+
+def _vector_reference(spec: Spec, p: Params, row: np.ndarray) -> list[Any]:
+    ns = mpmath_ns(mpmath.mp)
+    values = [mpmath.mpf(float(v)) for v in row]
+    if isinstance(spec, AlongAxis):
+        return spec.definition(values, p, ns)
+    if isinstance(spec, Gated):
+        gate, gp = spec._gate()
+        half = len(values) // 2
+        gdef = gate.textbook()
+        return [a * gdef(b, gp, ns) for a, b in zip(values[:half], values[half:])]
+    if isinstance(spec, Pooled):
+        k = int(p.pieces)
+        return [max(values[i : i + k]) for i in range(0, len(values), k)]
+    raise TypeError(f"no vector reference for {spec.kind}")
+
+
+def measure_vector(act: Activation | str, dtype: Any = np.float64) -> Worst:
+    """Largest error, in ulp, of a softmax-like, gated or pooled activation on :func:`vector_cases`.
+
+    The float64 bound scales with the row's condition number κ_i = Σ_j |x_j ∂log y_i/∂x_j|
+    (for softmax, Σ_j |x_j| |δ_ij - y_j| / T), plus one ulp per term of the row sum.
+    """
+    act = get(act) if isinstance(act, str) else act
+    spec, p = act.spec, act.bound
+    dt = np.dtype(dtype)
+    worst_ulp = (0.0, 0.0)
+    worst_scaled = (0.0, 0.0)
+    count = 0
+    with mpmath.workdps(DPS):
+        for row in vector_cases():
+            x = row.astype(dt)
+            with np.errstate(over="ignore"):
+                if not np.all(np.isfinite(x)):
+                    continue
+            y = np.atleast_1d(act(x))
+            ref = _vector_reference(spec, p, x.astype(np.float64))
+            n = len(x)
+            for i, r in enumerate(ref):
+                count += 1
+                err = ulp_error(y[i], r, dt)
+                if err > worst_ulp[0]:
+                    worst_ulp = (err, float(x[i % n]))
+                kappa = 1.0
+                if isinstance(spec, AlongAxis) and dt == np.float64:
+                    probs = [mpmath.exp(v) for v in ref] if spec.name == "log_softmax" else ref
+                    kappa = float(
+                        sum(abs(mpmath.mpf(float(x[j]))) * abs((i == j) - probs[j]) for j in range(n))
+                        / p.temperature
+                    )
+                    if spec.name == "log_softmax" and r != 0:
+                        kappa /= float(abs(r))
+                    kappa += n
+                scaled = err / max(1.0, kappa)
+                if scaled > worst_scaled[0]:
+                    worst_scaled = (scaled, float(x[i % n]))
+    name, params = _key(act)
+    return Worst(name, params, dt.name, "f", worst_ulp[0], worst_ulp[1], worst_scaled[0], worst_scaled[1], count)
+
+
+def report(
+    names: Iterable[str] | None = None, dtypes: Iterable[str] = ("float32", "float64"), dense: bool = False
+) -> Iterable[Worst]:
+    """Every measurement for the named activations (all of them by default), at default parameters."""
+    for name in names or registry.names():
+        act = get(name)
+        for dt in dtypes:
+            if isinstance(act.spec, Elementwise):
+                yield measure(act, dt, "f", dense)
+                yield measure(act, dt, "f'", dense)
+            else:
+                yield measure_vector(act, dt)

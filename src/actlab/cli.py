@@ -1,0 +1,378 @@
+"""The ``actlab`` command: list, show and evaluate the catalog's activations, and measure their accuracy.
+
+Every subcommand has ``--help`` and ``--json``.  Bad input — an unknown name, a bad
+parameter, a number that does not parse — prints one line to stderr and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .catalog import registry
+from .catalog.spec import DISCONTINUOUS, SMOOTH, Elementwise, Spec, resolve
+from .errors import ActlabError
+from .numpy import Activation, get
+
+SAMPLE_POINTS = (-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0)
+SAMPLE_VECTOR = (2.0, 1.0, 0.1, -1.0)
+DTYPES = ("float16", "float32", "float64")
+
+
+class UsageError(ActlabError):
+    """A command line that cannot be acted on."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, and -1e3, -inf and -nan read as numbers, not options."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\d|\.\d|inf(inity)?$|nan$)", re.IGNORECASE)
+
+    def error(self, message: str) -> Any:  # argparse's own exits print usage + message
+        raise UsageError(f"{self.prog}: {message}")
+
+
+# --- formatting ----------------------------------------------------------------------------
+
+
+def _jsonable(v: Any) -> Any:
+    """Plain JSON: non-finite floats as the strings "inf", "-inf", "nan"; arrays as lists."""
+    if isinstance(v, np.ndarray):
+        return [_jsonable(u) for u in v.tolist()]
+    if isinstance(v, (np.floating, float)):
+        f = float(v)
+        return f if math.isfinite(f) else ("nan" if math.isnan(f) else ("inf" if f > 0 else "-inf"))
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, dict):
+        return {k: _jsonable(u) for k, u in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(u) for u in v]
+    return v
+
+
+def _emit_json(obj: Any) -> None:
+    print(json.dumps(_jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def _smoothness(k: int) -> str:
+    if k == DISCONTINUOUS:
+        return "discontinuous"
+    return "C∞ (smooth)" if k >= SMOOTH else f"C{k}"
+
+
+def _params_text(spec: Spec) -> str:
+    return ", ".join(f"{q.name}={q.default!r}" for q in spec.params) or "-"
+
+
+def _describe(spec: Spec) -> dict[str, Any]:
+    """Everything the catalog knows of one activation, as plain data (the JSON of `show`)."""
+    p = spec.defaults()
+    out: dict[str, Any] = {
+        "name": spec.name,
+        "title": spec.title,
+        "summary": spec.summary,
+        "kind": spec.kind,
+        "aliases": list(spec.aliases),
+        "formula": spec.formula,
+        "derivative": spec.derivative_formula,
+        "parameters": [
+            {
+                "name": q.name,
+                "default": q.default,
+                "valid": q.describe(),
+                "doc": q.doc,
+                "learnable": q.learnable,
+            }
+            for q in spec.params
+        ],
+        "range": spec.output_range(p).as_dict(),
+        "year": spec.year,
+        "paper": None
+        if spec.paper is None
+        else {"title": spec.paper.title, "authors": spec.paper.authors, "year": spec.paper.year, "url": spec.paper.url},
+        "uses": list(spec.uses),
+        "notes": list(spec.notes),
+    }
+    if isinstance(spec, Elementwise):
+        r = spec.output_range(p)
+        out["properties"] = {
+            "monotonic": bool(resolve(spec.monotonic, p)),
+            "smoothness": _smoothness(resolve(spec.smoothness, p)),
+            "bounded_below": r.bounded_below,
+            "bounded_above": r.bounded_above,
+            "zero_centred": spec.zero_centred,
+            "self_gated": spec.self_gated,
+        }
+        out["kinks"] = [{"x": k.x, "derivative": k.derivative, "rule": k.rule} for k in spec.kink_points(p)]
+    return out
+
+
+def _yes(b: bool) -> str:
+    return "yes" if b else "no"
+
+
+def _show_text(spec: Spec, act: Activation) -> str:
+    d = _describe(spec)
+    names = spec.name + (f"; aliases: {', '.join(spec.aliases)}" if spec.aliases else "")
+    lines = [f"{spec.title}  ({names})", spec.summary, ""]
+    field = "{:<12}{}".format
+    lines.append(field("kind", spec.kind))
+    lines.append(field("formula", spec.formula))
+    lines.append(field("derivative", spec.derivative_formula))
+    if spec.params:
+        for i, q in enumerate(spec.params):
+            lines.append(field("parameters" if i == 0 else "", f"{q.name} = {q.default!r}: {q.doc} ({q.describe()})"))
+    lines.append(field("range", d["range"]["text"]))
+    if "properties" in d:
+        pr = d["properties"]
+        lines.append(
+            field(
+                "properties",
+                f"monotonic: {_yes(pr['monotonic'])}; {pr['smoothness']}; "
+                f"bounded below: {_yes(pr['bounded_below'])}, above: {_yes(pr['bounded_above'])}; "
+                f"zero-centred: {_yes(pr['zero_centred'])}; self-gated: {_yes(pr['self_gated'])}",
+            )
+        )
+        for i, k in enumerate(d["kinks"]):
+            lines.append(field("kinks" if i == 0 else "", f"x = {k['x']:g}: f' = {k['derivative']:.6g} ({k['rule']})"))
+    lines.append(field("year", spec.year if spec.year is not None else "-"))
+    if spec.paper is not None:
+        lines.append(field("paper", spec.paper.cite()))
+    lines.append(field("uses", "; ".join(spec.uses)))
+    for i, note in enumerate(spec.notes):
+        lines.append(field("notes" if i == 0 else "", note))
+    lines.append("")
+    if isinstance(spec, Elementwise):
+        xs = np.array(SAMPLE_POINTS)
+        rows = [(f"{x:g}", f"{y:.10g}", f"{dy:.10g}") for x, y, dy in zip(xs, act(xs), act.derivative(xs))]
+        lines.append(_table(rows, ("x", "f(x)", "f'(x)")))
+    else:
+        x = np.array(SAMPLE_VECTOR)
+        lines.append(f"f({np.array2string(x)}) = {np.array2string(act(x), precision=6)}")
+        lines.append("Jacobian (rows: outputs, columns: inputs):")
+        lines.append(np.array2string(act.jacobian(x), precision=6))
+    return "\n".join(lines)
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    specs = registry.specs(args.kind)
+    if args.json:
+        _emit_json([_describe(s) for s in specs])
+        return 0
+    rows = [
+        (s.name, s.kind, _params_text(s), str(s.output_range()), str(s.year or "-"), ", ".join(s.aliases))
+        for s in specs
+    ]
+    print(_table(rows, ("name", "kind", "parameters", "range", "year", "aliases")))
+    print(f"\n{len(specs)} activations. `actlab show NAME` tells more of one.")
+    return 0
+
+
+def _parse_params(spec: Spec, items: Sequence[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--param takes NAME=VALUE; got {item!r}")
+        params[key.strip()] = spec.param(key.strip()).parse(text, spec.name)
+    return params
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    spec = registry.spec(args.name)
+    act = get(spec.name, **_parse_params(spec, args.param))
+    if args.json:
+        d = _describe(spec)
+        if isinstance(spec, Elementwise):
+            xs = np.array(SAMPLE_POINTS)
+            d["values"] = {"x": xs, "f": act(xs), "df": act.derivative(xs)}
+        else:
+            x = np.array(SAMPLE_VECTOR)
+            d["values"] = {"x": x, "f": act(x), "jacobian": act.jacobian(x)}
+        _emit_json(d)
+    else:
+        print(_show_text(spec, act))
+    return 0
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"cannot read {text!r} as a number") from None
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    spec = registry.spec(args.name)
+    act = get(spec.name, **_parse_params(spec, args.param))
+    x = np.array([_number(t) for t in args.x], dtype=args.dtype)
+    if isinstance(spec, Elementwise):
+        y = act.derivative(x) if args.derivative else act(x)
+        label = "f'(x)" if args.derivative else "f(x)"
+        if args.json:
+            _emit_json({"name": spec.name, "params": act.params, "dtype": args.dtype, "x": x, label: y})
+        else:
+            print(_table([(repr(float(a)), repr(float(b))) for a, b in zip(x, y)], ("x", label)))
+        return 0
+    y = act.jacobian(x) if args.derivative else act(x)
+    label = "jacobian" if args.derivative else "f(x)"
+    if args.json:
+        _emit_json({"name": spec.name, "params": act.params, "dtype": args.dtype, "x": x, label: y})
+    else:
+        print(f"{label} = {np.array2string(y, precision=17 if args.dtype == 'float64' else 8)}")
+    return 0
+
+
+def _cmd_accuracy(args: argparse.Namespace) -> int:
+    from . import accuracy
+
+    names = [registry.spec(n).name for n in args.names] or None
+    rows, records, failed = [], [], 0
+    for w in accuracy.report(names, args.dtype, dense=args.dense):
+        records.append(
+            {
+                "name": w.name,
+                "dtype": w.dtype,
+                "what": w.what,
+                "max_ulp": w.ulp,
+                "max_ulp_at": w.ulp_x,
+                "max_ulp_per_condition": w.scaled,
+                "max_ulp_per_condition_at": w.scaled_x,
+                "bound": w.bound,
+                "points": w.points,
+                "passed": w.passed,
+            }
+        )
+        failed += not w.passed
+        if not args.json:
+            rows.append(
+                (
+                    w.name,
+                    w.dtype,
+                    w.what,
+                    f"{w.ulp:.3g}",
+                    f"{w.ulp_x:.6g}",
+                    f"{w.scaled:.3g}",
+                    f"{w.bound:g}",
+                    "ok" if w.passed else "FAIL",
+                )
+            )
+            print(f"\r{w.name} {w.dtype} {w.what}".ljust(40), end="", file=sys.stderr, flush=True)
+    if not args.json:
+        print("\r".ljust(41) + "\r", end="", file=sys.stderr)
+    if args.json:
+        _emit_json(records)
+    else:
+        print(_table(rows, ("name", "dtype", "of", "max ulp", "at x", "max ulp/max(1,κ)", "bound", "")))
+        print(
+            "\nulp: error in units in the last place against mpmath at 50 digits. κ = |x g'/g| is the "
+            "condition number of the function g evaluated; float64 passes when ulp/max(1,κ) <= bound, "
+            "float16/32 when ulp <= 1."
+        )
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="actlab",
+        description="The laboratory for neural-network activation functions.",
+    )
+    parser.add_argument("--version", action="version", version=f"actlab {__version__}")
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (a module that registers its own activations); repeatable",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="the catalog as a table", description="List the catalog of activations.")
+    p.add_argument("--kind", choices=["elementwise", "axis", "gated", "pooled"], help="only this kind")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_list)
+
+    p = sub.add_parser(
+        "show",
+        help="formula, derivative, parameters, properties, paper and values of one activation",
+        description="Show everything the catalog knows of one activation.",
+    )
+    p.add_argument("name", help="activation name or alias (any case)")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="K=V", help="set a parameter")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_show)
+
+    p = sub.add_parser(
+        "eval",
+        help="evaluate an activation (or its derivative) at given points",
+        description="Evaluate an activation at the numbers X (a vector, for softmax, gated and maxout).",
+    )
+    p.add_argument("name", help="activation name or alias")
+    p.add_argument("x", nargs="+", metavar="X", help="numbers; inf, -inf and nan are accepted")
+    p.add_argument("--derivative", "-d", action="store_true", help="f'(x) (the Jacobian for vector kinds)")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="K=V", help="set a parameter")
+    p.add_argument("--dtype", choices=DTYPES, default="float64", help="floating-point type (default float64)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_eval)
+
+    p = sub.add_parser(
+        "accuracy",
+        help="measure f and f' against mpmath at 50 digits (slow: minutes for the whole catalog)",
+        description="Measure the NumPy reference against an mpmath oracle; exits 1 if a bound is broken.",
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="activations (default: all)")
+    p.add_argument("--dtype", nargs="+", choices=DTYPES, default=["float32", "float64"], help="dtypes to measure")
+    p.add_argument("--dense", action="store_true", help="add 8001 points on [-40, 40] (much slower)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_accuracy)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        for module in args.plugin:
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise UsageError(f"cannot import plugin {module!r}: {exc}") from None
+        if args.command is None:
+            parser.print_help()
+            return 0
+        return int(args.run(args))
+    except (ActlabError, TypeError, ValueError) as exc:
+        message = str(exc)
+        if not message.startswith("actlab"):
+            message = f"actlab: error: {message}"
+        print(message.splitlines()[0] if message else "actlab: error", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `actlab list | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
