@@ -134,7 +134,8 @@ def high_precision(thunk: Callable[[], Any], digits: int = 40, start: int = 60, 
         with mpmath.workdps(dps):
             value = thunk()
         # a zero may be a cancellation that more digits would resolve: trust it only at ZERO_DPS
-        if prev is not None and _agree(prev, value, digits) and (value != 0 or dps >= ZERO_DPS):
+        zero = any(v == 0 for v in value) if isinstance(value, list) else value == 0
+        if prev is not None and _agree(prev, value, digits) and (not zero or dps >= ZERO_DPS):
             return value
         if dps >= limit:
             raise ArithmeticError(f"no convergence at {dps} digits: {prev} vs {value}")
@@ -142,6 +143,8 @@ def high_precision(thunk: Callable[[], Any], digits: int = 40, start: int = 60, 
 
 
 def _agree(a: Any, b: Any, digits: int) -> bool:
+    if isinstance(a, list):
+        return all(_agree(u, v, digits) for u, v in zip(a, b))
     if mpmath.isnan(a) or mpmath.isnan(b):
         return bool(mpmath.isnan(a) and mpmath.isnan(b))
     if mpmath.isinf(a) or mpmath.isinf(b) or a == 0 or b == 0:
@@ -258,19 +261,25 @@ def vector_cases(rng_seed: int = 0) -> list[np.ndarray]:
     """Rows that exercise the axis activations: the article's example, wide spreads, ties, scales."""
     rng = np.random.default_rng(rng_seed)
     rows = [
-        np.array([2.0, 1.0, 0.1, 0.0]),
-        np.array([0.0, -700.0, -745.0, 30.0]),
-        np.array([1e3, 1e3 - 1e-9, -1e3, 0.0]),
-        np.array([5e-324, -5e-324, 0.0, 1e-300]),
-        np.array([88.0, 87.5, -103.0, 0.0]),
-        np.array([3.0, 3.0, 3.0, 3.0]),
+        [2.0, 1.0, 0.1, 0.0],
+        [0.0, -700.0, -745.0, 30.0],
+        [1e3, 1e3 - 1e-9, -1e3, 0.0],
+        [5e-324, -5e-324, 0.0, 1e-300],
+        [88.0, 87.5, -103.0, 0.0],
+        [3.0, 3.0, 3.0, 3.0],
     ]
+    # 12 entries a row: even (gated), and a multiple of 2, 3 and 4 pieces (maxout)
+    out = [np.concatenate([r, rng.standard_normal(8)]) for r in rows]
     for scale in (1e-3, 1.0, 10.0, 100.0):
-        rows.extend(rng.standard_normal((4, 4)) * scale)
-    return rows
+        out.extend(rng.standard_normal((4, 12)) * scale)
+    return out
 
 
 def _vector_reference(spec: Spec, p: Params, row: np.ndarray) -> list[Any]:
+    return high_precision(lambda: _vector_definition(spec, p, row))
+
+
+def _vector_definition(spec: Spec, p: Params, row: np.ndarray) -> list[Any]:
     ns = mpmath_ns(mpmath.mp)
     values = [mpmath.mpf(float(v)) for v in row]
     if isinstance(spec, AlongAxis):
@@ -322,6 +331,13 @@ def measure_vector(act: Activation | str, dtype: Any = np.float64) -> Worst:
                     if spec.name == "log_softmax" and r != 0:
                         kappa /= float(abs(r))
                     kappa += n
+                elif isinstance(spec, Gated) and dt == np.float64 and err > FLOAT64_ULPS:
+                    # y = a g(b): the gate's condition number at b, plus one for the product
+                    gate, gp = spec._gate()
+                    b = float(x[n // 2 + i])
+                    g = _textbook(gate, gp)
+                    gb = high_precision(lambda: g(mpmath.mpf(b)))
+                    kappa = 1.0 + _condition(b, gb, derivative_at(g, b)[0])
                 scaled = err / max(1.0, kappa)
                 if scaled > worst_scaled[0]:
                     worst_scaled = (scaled, float(x[i % n]))

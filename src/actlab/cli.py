@@ -120,10 +120,11 @@ def _describe(spec: Spec) -> dict[str, Any]:
             "smoothness": _smoothness(resolve(spec.smoothness, p)),
             "bounded_below": r.bounded_below,
             "bounded_above": r.bounded_above,
-            "zero_centred": spec.zero_centred,
+            "zero_centred": bool(resolve(spec.zero_centred, p)),
             "self_gated": spec.self_gated,
         }
         out["kinks"] = [{"x": k.x, "derivative": k.derivative, "rule": k.rule} for k in spec.kink_points(p)]
+        out["float64_accuracy_ulps"] = {w: spec.float64_ulps.get(w, 4.0) for w in ("f", "f'")}
     return out
 
 
@@ -155,6 +156,11 @@ def _show_text(spec: Spec, act: Activation) -> str:
         )
         for i, k in enumerate(d["kinks"]):
             lines.append(field("kinks" if i == 0 else "", f"x = {k['x']:g}: f' = {k['derivative']:.6g} ({k['rule']})"))
+    if "float64_accuracy_ulps" in d:
+        f_ulps, df_ulps = d["float64_accuracy_ulps"].values()
+        lines.append(
+            field("accuracy", f"float16/32: ≤ 1 ulp; float64: f ≤ {f_ulps:g}, f' ≤ {df_ulps:g} ulp × max(1, κ)")
+        )
     lines.append(field("year", spec.year if spec.year is not None else "-"))
     if spec.paper is not None:
         lines.append(field("paper", spec.paper.cite()))

@@ -32,29 +32,31 @@ AXIS_PARAMS = (
 )
 
 
-def _exp_parts(x: Any, p: Params, xp: Any) -> tuple[Any, Any, Any, Any]:
-    """z = x/T, e = exp(z - max z) (the +inf indicator on rows whose max is +inf), its row sum, +inf rows."""
+def _exp_parts(x: Any, p: Params, xp: Any) -> tuple[Any, Any, Any, Any, Any]:
+    """z = x/T, its row max m, the shift (m where finite), e = exp(z - shift) (the +inf
+    indicator on rows whose max is +inf) and the mask of those rows."""
     z = x / p.temperature if p.temperature != 1.0 else x
-    m = xp.amax(z, p.dim)
+    m = xp.amax(z, p.dim)  # NaN on rows holding a NaN
     shift = xp.where(xp.isfinite(m), m, 0.0)
     posinf = m == INF
     e = xp.where(posinf, xp.where(z == INF, 1.0, 0.0), xp.exp(z - shift))
-    return z, shift, e, posinf
+    return z, m, shift, e, posinf
 
 
 def _softmax(x: Any, p: Params, xp: Any) -> Any:
-    _, _, e, _ = _exp_parts(x, p, xp)
+    _, _, _, e, _ = _exp_parts(x, p, xp)
     s = xp.sum(e, p.dim)
     return xp.where(s == 0, 0.0, e / s)  # s == 0 only on all -inf rows
 
 
 def _log_softmax(x: Any, p: Params, xp: Any) -> Any:
-    z, shift, e, posinf = _exp_parts(x, p, xp)
+    z, m, shift, e, posinf = _exp_parts(x, p, xp)
     # log(sum e) = log1p(sum of e without the first maximal entry, which is exactly 1)
     rest = xp.sum(xp.where(xp.first_argmax_mask(z, p.dim), 0.0, e), p.dim)
     finite = (z - shift) - xp.log1p(rest)
     count = xp.sum(e, p.dim)
-    return xp.where(posinf, xp.where(z == INF, 0.0 - xp.log(count), -INF), finite)
+    y = xp.where(posinf, xp.where(z == INF, 0.0 - xp.log(count), -INF), finite)
+    return xp.where(xp.isnan(m), m, y)
 
 
 def _softmax_vjp(x: Any, g: Any, p: Params, xp: Any) -> Any:

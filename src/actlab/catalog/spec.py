@@ -278,7 +278,7 @@ class Elementwise(Spec):
     definition: Formula | None = None
     monotonic: bool | Callable[[Params], bool] = True
     smoothness: int | Callable[[Params], int] = SMOOTH
-    zero_centred: bool = False
+    zero_centred: bool | Callable[[Params], bool] = False
     """True when f is odd, f(-x) = -f(x): outputs are centred on zero by symmetry."""
     self_gated: bool = False
     """True when f(x) = x g(x) with a gate 0 <= g(x) <= 1 computed from x itself."""

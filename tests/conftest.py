@@ -1,0 +1,54 @@
+"""Shared parametrization: every test that takes ``case`` runs over the whole catalog."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import actlab
+from actlab.catalog.spec import Elementwise, Spec
+
+settings.register_profile(
+    "default", deadline=None, derandomize=True, max_examples=60, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("thorough", deadline=None, max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def variants(spec: Spec) -> list[dict[str, Any]]:
+    """The default parameters, then each parameter moved to its documented example value."""
+    out: list[dict[str, Any]] = [{}]
+    for q in spec.params:
+        if q.example is None or q.name == "dim":
+            continue
+        try:
+            spec.bind({q.name: q.example})
+        except actlab.InvalidParameterError:
+            continue
+        out.append({q.name: q.example})
+    return out
+
+
+def _ident(name: str, params: dict[str, Any]) -> str:
+    return name + "".join(f"[{k}={v}]" for k, v in params.items())
+
+
+def cases(kind: str | None = None, *, defaults_only: bool = False) -> list[Any]:
+    out = []
+    for spec in actlab.specs(kind):
+        for params in variants(spec)[: 1 if defaults_only else None]:
+            out.append(pytest.param(actlab.get(spec.name, **params), id=_ident(spec.name, params)))
+    return out
+
+
+ELEMENTWISE = cases("elementwise")
+ELEMENTWISE_DEFAULTS = cases("elementwise", defaults_only=True)
+VECTOR = [c for k in ("axis", "gated", "pooled") for c in cases(k)]
+ALL_DEFAULTS = cases(defaults_only=True)
+
+
+def is_elementwise(act: actlab.Activation) -> bool:
+    return isinstance(act.spec, Elementwise)
