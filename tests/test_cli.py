@@ -95,7 +95,9 @@ def test_accuracy_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and len(rows) == 8 and all(r["passed"] for r in rows)
 
 
-def test_plugin_module_registers_an_activation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_plugin_module_registers_an_activation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "my_acts.py").write_text(
         textwrap.dedent(
             """

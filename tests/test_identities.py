@@ -37,7 +37,9 @@ def test_elu_derivative_is_elu_plus_alpha_below_zero() -> None:
 
 def test_gelu_derivative_is_phi_plus_x_density() -> None:
     x = X[np.abs(X) < 8]
-    close(get("gelu").derivative(x), special.ndtr(x) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi), rtol=1e-12, atol=1e-17)
+    close(
+        get("gelu").derivative(x), special.ndtr(x) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi), rtol=1e-12, atol=1e-17
+    )
 
 
 def test_swish_derivative_identity() -> None:

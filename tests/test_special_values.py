@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import actlab
-from actlab.catalog.spec import resolve
 
 from .conftest import ALL_DEFAULTS, ELEMENTWISE
 
@@ -57,7 +56,7 @@ def test_derivative_at_kinks_is_the_stated_choice(act: actlab.Activation) -> Non
     for kink in act.spec.kink_points(act.bound):
         assert act.derivative(kink.x) == pytest.approx(kink.derivative, rel=1e-15, abs=0), kink.rule
         for dtype in (np.float32, np.float64):
-            if np.dtype(dtype).type(kink.x) == kink.x:
+            if float(np.dtype(dtype).type(kink.x)) == kink.x:
                 got = act.derivative(np.array([kink.x], dtype=dtype))[0]
                 assert got == pytest.approx(kink.derivative, rel=1e-6), kink.rule
 
@@ -159,4 +158,4 @@ def test_declared_range_holds(subtests: object = None) -> None:
         if r.approx:  # the approximate bound is the real minimum, rounded
             assert abs(y.min() - r.lo) <= tol, (spec.name, y.min())
         if r.lo_closed and np.isfinite(r.lo):
-            assert y.min() == pytest.approx(r.lo, rel=1e-9, abs=1e-12), spec.name
+            assert y.min() == pytest.approx(r.lo, abs=1e-5), spec.name  # attained: the grid comes within its spacing

@@ -40,8 +40,8 @@ from .numpy import Activation, get
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActlabError",
     "Activation",
+    "ActlabError",
     "AlongAxis",
     "Elementwise",
     "Gated",

@@ -325,8 +325,7 @@ def measure_vector(act: Activation | str, dtype: Any = np.float64) -> Worst:
                 if isinstance(spec, AlongAxis) and dt == np.float64:
                     probs = [mpmath.exp(v) for v in ref] if spec.name == "log_softmax" else ref
                     kappa = float(
-                        sum(abs(mpmath.mpf(float(x[j]))) * abs((i == j) - probs[j]) for j in range(n))
-                        / p.temperature
+                        sum(abs(mpmath.mpf(float(x[j]))) * abs((i == j) - probs[j]) for j in range(n)) / p.temperature
                     )
                     if spec.name == "log_softmax" and r != 0:
                         kappa /= float(abs(r))
@@ -336,7 +335,7 @@ def measure_vector(act: Activation | str, dtype: Any = np.float64) -> Worst:
                     gate, gp = spec._gate()
                     b = float(x[n // 2 + i])
                     g = _textbook(gate, gp)
-                    gb = high_precision(lambda: g(mpmath.mpf(b)))
+                    gb = high_precision(lambda g=g, b=b: g(mpmath.mpf(b)))
                     kappa = 1.0 + _condition(b, gb, derivative_at(g, b)[0])
                 scaled = err / max(1.0, kappa)
                 if scaled > worst_scaled[0]:

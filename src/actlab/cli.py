@@ -241,7 +241,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if args.json:
             _emit_json({"name": spec.name, "params": act.params, "dtype": args.dtype, "x": x, label: y})
         else:
-            print(_table([(repr(float(a)), repr(float(b))) for a, b in zip(x, y)], ("x", label)))
+            print(_table([(str(a), str(b)) for a, b in zip(x, y)], ("x", label)))
         return 0
     y = act.jacobian(x) if args.derivative else act(x)
     label = "jacobian" if args.derivative else "f(x)"

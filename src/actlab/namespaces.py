@@ -36,9 +36,7 @@ def _group_max(x: np.ndarray, pieces: int, axis: int) -> np.ndarray:
 def _group_max_route(x: np.ndarray, g: np.ndarray, pieces: int, axis: int) -> np.ndarray:
     grouped, k = _group_view(x, pieces, axis)
     winner = np.argmax(grouped, axis=k)  # first maximal index; a NaN wins
-    onehot = np.arange(pieces).reshape((-1,) + (1,) * (grouped.ndim - k - 1)) == np.expand_dims(
-        winner, k
-    )
+    onehot = np.arange(pieces).reshape((-1,) + (1,) * (grouped.ndim - k - 1)) == np.expand_dims(winner, k)
     routed = np.where(onehot, np.expand_dims(g, k), 0.0)
     return routed.reshape(x.shape)
 
@@ -46,9 +44,7 @@ def _group_max_route(x: np.ndarray, g: np.ndarray, pieces: int, axis: int) -> np
 def _first_argmax_mask(x: np.ndarray, axis: int) -> np.ndarray:
     """Boolean mask, True at the first maximal entry along ``axis``."""
     idx = np.expand_dims(np.argmax(x, axis=axis), axis)
-    positions = np.arange(x.shape[axis]).reshape(
-        (-1,) + (1,) * (x.ndim - (axis % x.ndim) - 1)
-    )
+    positions = np.arange(x.shape[axis]).reshape((-1,) + (1,) * (x.ndim - (axis % x.ndim) - 1))
     return positions == idx
 
 

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from . import axis, elementwise, gated, pooled
-from .registry import ENTRY_POINT_GROUP, names, normalise, register, spec, specs, unregister
+from .registry import ENTRY_POINT_GROUP, _register_builtins, names, normalise, register, spec, specs, unregister
 from .spec import (
     DISCONTINUOUS,
     SMOOTH,
@@ -22,8 +22,6 @@ from .spec import (
     Pooled,
     Spec,
 )
-
-from .registry import _register_builtins
 
 _register_builtins(elementwise.ENTRIES + axis.ENTRIES + gated.ENTRIES + pooled.ENTRIES)
 

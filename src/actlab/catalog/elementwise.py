@@ -77,9 +77,7 @@ RUMELHART_1986 = Paper(
     1986,
     "https://doi.org/10.1038/323533a0",
 )
-LECUN_1998 = Paper(
-    "Efficient BackProp", "LeCun, Bottou, Orr, Müller", 1998, "https://doi.org/10.1007/3-540-49430-8_2"
-)
+LECUN_1998 = Paper("Efficient BackProp", "LeCun, Bottou, Orr, Müller", 1998, "https://doi.org/10.1007/3-540-49430-8_2")
 NAIR_2010 = Paper(
     "Rectified Linear Units Improve Restricted Boltzmann Machines",
     "Nair, Hinton",
@@ -165,9 +163,7 @@ COLLOBERT_2004 = Paper(
     2004,
     "https://publications.idiap.ch/downloads/reports/2004/collobert_2004_phd.pdf",
 )
-DONOHO_1995 = Paper(
-    "De-noising by soft-thresholding", "Donoho", 1995, "https://doi.org/10.1109/18.382009"
-)
+DONOHO_1995 = Paper("De-noising by soft-thresholding", "Donoho", 1995, "https://doi.org/10.1109/18.382009")
 DONOHO_1994 = Paper(
     "Ideal spatial adaptation by wavelet shrinkage",
     "Donoho, Johnstone",
@@ -219,9 +215,7 @@ def _leaky(slope: str) -> dict[str, Any]:
         smoothness=lambda p: SMOOTH if getattr(p, slope) == 1 else 0,
         zero_centred=False,
         kinks=lambda p: (
-            ()
-            if getattr(p, slope) == 1
-            else (Kink(0.0, getattr(p, slope), "left derivative at 0, as PyTorch"),)
+            () if getattr(p, slope) == 1 else (Kink(0.0, getattr(p, slope), "left derivative at 0, as PyTorch"),)
         ),
     )
 
@@ -245,9 +239,7 @@ def _exp_linear(alpha: Any, scale: Any, inscale: Any) -> dict[str, Any]:
         return scale(p) * xp.where(x > 0, x, alpha(p) * (xp.exp(x / inscale(p)) - 1))
 
     def at_zero(p: Params) -> tuple[Kink, ...]:
-        return (
-            Kink(0.0, scale(p) * alpha(p) / inscale(p), "left derivative at 0, as PyTorch"),
-        )
+        return (Kink(0.0, scale(p) * alpha(p) / inscale(p), "left derivative at 0, as PyTorch"),)
 
     def output_range(p: Params) -> Interval:
         lo = -scale(p) * alpha(p)
@@ -432,7 +424,9 @@ def _xielu_range(p: Params) -> Interval:
 
 
 def _xielu_kinks(p: Params) -> tuple[Kink, ...]:
-    kinks = [Kink(0.0, p.beta, "f'' jumps at 0; f' is continuous")]
+    if p.eps == 0.0:
+        return (Kink(0.0, p.beta, "f'' jumps at 0; f' is continuous"),)
+    kinks = [Kink(0.0, p.beta - p.alpha_n, "left derivative at 0 (f jumps there when eps < 0)")]
     if p.eps < 0:
         kinks.append(Kink(p.eps, p.alpha_n * math.expm1(p.eps) + p.beta, "left derivative at eps"))
     return tuple(kinks)
@@ -468,9 +462,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         year=1986,
         paper=RUMELHART_1986,
         uses=("binary classification output", "multi-label output (one per label)", "gates of LSTM/GRU"),
-        notes=(
-            "The derivative is evaluated as σ(x)σ(-x), never s(1 - s), which is 0 from x ≈ 17 in float32.",
-        ),
+        notes=("The derivative is evaluated as σ(x)σ(-x), never s(1 - s), which is 0 from x ≈ 17 in float32.",),
     ),
     Elementwise(
         name="tanh",
@@ -508,9 +500,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         title="Leaky ReLU",
         summary="x for x > 0, a small slope times x below: a ReLU whose units cannot die.",
         aliases=("lrelu",),
-        params=(
-            Param("negative_slope", 0.01, "slope for x <= 0", example=0.2),
-        ),
+        params=(Param("negative_slope", 0.01, "slope for x <= 0", example=0.2),),
         formula=r"f(x) = \begin{cases} x & x > 0 \\ a x & x \le 0 \end{cases}",
         derivative_formula=r"f'(x) = \begin{cases} 1 & x > 0 \\ a & x \le 0 \end{cases}",
         **_leaky("negative_slope"),
@@ -524,7 +514,10 @@ ENTRIES: tuple[Elementwise, ...] = (
         summary="Leaky ReLU whose negative slope is learned.",
         params=(
             Param(
-                "weight", 0.25, "slope for x <= 0; learned (init 0.25, as PyTorch)", example=0.1,
+                "weight",
+                0.25,
+                "slope for x <= 0; learned (init 0.25, as PyTorch)",
+                example=0.1,
                 learnable=True,
             ),
         ),
@@ -559,9 +552,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         **_exp_linear(lambda p: SELU_ALPHA, lambda p: SELU_SCALE, lambda p: 1.0),
         year=2017,
         paper=KLAMBAUER_2017,
-        uses=(
-            "self-normalizing MLPs: LeCun normal init, alpha dropout, no batch norm",
-        ),
+        uses=("self-normalizing MLPs: LeCun normal init, alpha dropout, no batch norm",),
         notes=(
             "α and λ are computed from the closed forms of Klambauer et al. (eq. 14), "
             f"α = {SELU_ALPHA!r}, λ = {SELU_SCALE!r}.",
@@ -594,7 +585,10 @@ ENTRIES: tuple[Elementwise, ...] = (
                 example="tanh",
             ),
         ),
-        formula=r"\mathrm{GELU}(x) = x\,\Phi(x) = \frac{x}{2}\left[1 + \mathrm{erf}\left(\frac{x}{\sqrt{2}}\right)\right]",
+        formula=(
+            r"\mathrm{GELU}(x) = x\,\Phi(x)"
+            r" = \frac{x}{2}\left[1 + \mathrm{erf}\left(\frac{x}{\sqrt{2}}\right)\right]"
+        ),
         derivative_formula=r"\mathrm{GELU}'(x) = \Phi(x) + x\,\varphi(x)",
         forward=_gelu_forward,
         derivative=_gelu_derivative,
@@ -656,7 +650,10 @@ ENTRIES: tuple[Elementwise, ...] = (
         summary="x σ(x): smooth, non-monotonic, self-gated.",
         aliases=("swish", "swish1"),
         formula=r"\mathrm{SiLU}(x) = x\,\sigma(x) = \frac{x}{1 + e^{-x}}",
-        derivative_formula=r"\mathrm{SiLU}'(x) = \sigma(x) + x\,\sigma(x)\,(1 - \sigma(x)) = f(x) + \sigma(x)(1 - f(x))",
+        derivative_formula=(
+            r"\mathrm{SiLU}'(x) = \sigma(x) + x\,\sigma(x)\,(1 - \sigma(x))"
+            r" = f(x) + \sigma(x)(1 - f(x))"
+        ),
         **_swish(lambda p: 1.0),
         float64_ulps=CANCELLING_GATE_ULPS["silu"],
         year=2017,
@@ -669,8 +666,9 @@ ENTRIES: tuple[Elementwise, ...] = (
         title="Swish-β",
         summary="x σ(βx): SiLU at β = 1, x/2 at β = 0, ReLU as β → ∞.",
         params=(
-            Param("beta", 1.0, "slope of the gate; learnable in Swish-β", domain=NONNEGATIVE,
-                  example=1.5, learnable=True),
+            Param(
+                "beta", 1.0, "slope of the gate; learnable in Swish-β", domain=NONNEGATIVE, example=1.5, learnable=True
+            ),
         ),
         formula=r"f(x) = x\,\sigma(\beta x)",
         derivative_formula=r"f'(x) = \sigma(\beta x) + \beta x\,\sigma(\beta x)\,\sigma(-\beta x)",
@@ -723,9 +721,11 @@ ENTRIES: tuple[Elementwise, ...] = (
         definition=_softplus_definition,
         range=POSITIVE,
         smoothness=lambda p: SMOOTH if p.threshold is None else DISCONTINUOUS,
-        kinks=lambda p: ()
-        if p.threshold is None
-        else (Kink(p.threshold / p.beta, 1.0 / (1.0 + math.exp(-p.threshold)), "σ(threshold) at the switch"),),
+        kinks=lambda p: (
+            ()
+            if p.threshold is None
+            else (Kink(p.threshold / p.beta, 1.0 / (1.0 + math.exp(-p.threshold)), "σ(threshold) at the switch"),)
+        ),
         year=2001,
         paper=DUGAS_2001,
         uses=("positive outputs (variances, rates)", "a smooth ReLU"),
@@ -770,8 +770,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         title="Hard sigmoid",
         summary="clip(x/6 + 1/2, 0, 1): a piecewise-linear sigmoid for mobile networks.",
         params=(
-            Param("slope", 1.0 / 6.0, "slope of the linear part (old Keras used 0.2)", domain=POSITIVE,
-                  example=0.2),
+            Param("slope", 1.0 / 6.0, "slope of the linear part (old Keras used 0.2)", domain=POSITIVE, example=0.2),
             Param("offset", 0.5, "value at 0", example=0.4),
         ),
         formula=r"f(x) = \max\left(0, \min\left(1, \frac{x + 3}{6}\right)\right)",
@@ -786,9 +785,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         year=2015,
         paper=COURBARIAUX_2015,
         uses=("gates in MobileNetV3 squeeze-excite blocks", "quantised and mobile models"),
-        notes=(
-            "PyTorch and Keras 3 use slope 1/6; Keras 2 used 0.2 (slope=0.2 reproduces it).",
-        ),
+        notes=("PyTorch and Keras 3 use slope 1/6; Keras 2 used 0.2 (slope=0.2 reproduces it).",),
     ),
     Elementwise(
         name="hardswish",
@@ -874,7 +871,10 @@ ENTRIES: tuple[Elementwise, ...] = (
         summary="Soft thresholding: moves x towards 0 by lambd, zero inside [-lambd, lambd].",
         aliases=("soft_shrink",),
         params=(Param("lambd", 0.5, "threshold", domain=NONNEGATIVE, example=1.0),),
-        formula=r"f(x) = \begin{cases} x - \lambda & x > \lambda \\ x + \lambda & x < -\lambda \\ 0 & \text{otherwise} \end{cases}",
+        formula=(
+            r"f(x) = \begin{cases} x - \lambda & x > \lambda \\ x + \lambda & x < -\lambda \\"
+            r" 0 & \text{otherwise} \end{cases}"
+        ),
         derivative_formula=r"f'(x) = \begin{cases} 1 & |x| > \lambda \\ 0 & \text{otherwise} \end{cases}",
         forward=lambda x, p, xp: xp.where(x > p.lambd, x - p.lambd, xp.where(x < -p.lambd, x + p.lambd, 0.0)),
         derivative=_shrink_derivative,
@@ -937,15 +937,11 @@ ENTRIES: tuple[Elementwise, ...] = (
         name="snake",
         title="Snake",
         summary="x + sin²(αx)/α: a monotonic activation with a periodic inductive bias.",
-        params=(
-            Param("alpha", 1.0, "frequency; learnable", domain=POSITIVE, example=0.5, learnable=True),
-        ),
+        params=(Param("alpha", 1.0, "frequency; learnable", domain=POSITIVE, example=0.5, learnable=True),),
         formula=r"f(x) = x + \frac{\sin^{2}(\alpha x)}{\alpha}",
         derivative_formula=r"f'(x) = 1 + \sin(2\alpha x)",
         # where αx overflows (α > 1, |x| near the largest float), sin²(αx)/α is below x's ulp
-        forward=lambda x, p, xp: xp.where(
-            xp.isinf(p.alpha * x), x, x + xp.sin(p.alpha * x) ** 2 / p.alpha
-        ),
+        forward=lambda x, p, xp: xp.where(xp.isinf(p.alpha * x), x, x + xp.sin(p.alpha * x) ** 2 / p.alpha),
         # 1 + sin(2αx) = (sin αx + cos αx)²: no overflow of 2αx, no cancellation at the zeros
         derivative=lambda x, p, xp: (xp.sin(p.alpha * x) + xp.cos(p.alpha * x)) ** 2,
         definition=lambda x, p, xp: x + xp.sin(p.alpha * x) ** 2 / p.alpha,
@@ -962,18 +958,16 @@ ENTRIES: tuple[Elementwise, ...] = (
         summary="s·relu(x)² + b with s, b chosen so that a standard normal input gives mean 0, variance 1.",
         aliases=("starrelu",),
         params=(
-            Param("scale", STAR_RELU_SCALE, "s; learnable (2/√5 ≈ 0.8944 by default)", example=1.0,
-                  learnable=True),
-            Param("bias", STAR_RELU_BIAS, "b; learnable (-1/√5 ≈ -0.4472 by default)", example=0.0,
-                  learnable=True),
+            Param("scale", STAR_RELU_SCALE, "s; learnable (2/√5 ≈ 0.8944 by default)", example=1.0, learnable=True),
+            Param("bias", STAR_RELU_BIAS, "b; learnable (-1/√5 ≈ -0.4472 by default)", example=0.0, learnable=True),
         ),
         formula=r"f(x) = s\,\max(0, x)^{2} + b,\ s = 2/\sqrt{5},\ b = -1/\sqrt{5}",
         derivative_formula=r"f'(x) = 2 s \max(0, x)",
         forward=lambda x, p, xp: p.scale * (xp.maximum(x, 0.0) * xp.maximum(x, 0.0)) + p.bias,
         derivative=lambda x, p, xp: 2.0 * p.scale * xp.maximum(x, 0.0),
-        range=lambda p: Interval(p.bias, INF, lo_closed=True)
-        if p.scale >= 0
-        else Interval(-INF, p.bias, hi_closed=True),
+        range=lambda p: (
+            Interval(p.bias, INF, lo_closed=True) if p.scale >= 0 else Interval(-INF, p.bias, hi_closed=True)
+        ),
         monotonic=lambda p: p.scale >= 0,
         smoothness=1,
         kinks=(Kink(0.0, 0.0, "f'' jumps at 0; f' is continuous"),),
@@ -987,10 +981,22 @@ ENTRIES: tuple[Elementwise, ...] = (
         title="xIELU",
         summary="α_p x² + βx for x > 0, α_n(eˣ - 1 - x) + βx below: the integral of an ELU-like gradient.",
         params=(
-            Param("alpha_p", 0.8, "curvature for x > 0; learnable, kept positive", domain=POSITIVE,
-                  example=1.0, learnable=True),
-            Param("alpha_n", 0.8, "scale for x <= 0; learnable, kept above beta", domain=POSITIVE,
-                  example=1.0, learnable=True),
+            Param(
+                "alpha_p",
+                0.8,
+                "curvature for x > 0; learnable, kept positive",
+                domain=POSITIVE,
+                example=1.0,
+                learnable=True,
+            ),
+            Param(
+                "alpha_n",
+                0.8,
+                "scale for x <= 0; learnable, kept above beta",
+                domain=POSITIVE,
+                example=1.0,
+                learnable=True,
+            ),
             Param("beta", 0.5, "slope at 0", example=0.25),
             Param(
                 "eps",

@@ -21,8 +21,14 @@ ENTRIES: tuple[Pooled, ...] = (
         title="Maxout",
         summary="max over k linear pieces: a learned convex piecewise-linear activation.",
         params=(
-            Param("pieces", 2, "k, the number of linear pieces per unit", integer=True,
-                  domain=Interval(1, float("inf"), lo_closed=True), example=3),
+            Param(
+                "pieces",
+                2,
+                "k, the number of linear pieces per unit",
+                integer=True,
+                domain=Interval(1, float("inf"), lo_closed=True),
+                example=3,
+            ),
             Param("dim", -1, "the axis holding units × pieces (pieces consecutive)", integer=True, example=0),
         ),
         formula=r"f(x)_j = \max_{k=1}^{K} x_{jK + k}",

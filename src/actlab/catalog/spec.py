@@ -115,9 +115,7 @@ class Param:
         """Return ``value`` in canonical form, or raise :class:`InvalidParameterError`."""
         if value is None and self.nullable:
             return None
-        bad = InvalidParameterError(
-            f"{owner}: parameter {self.name!r} must be {self.describe()}; got {value!r}"
-        )
+        bad = InvalidParameterError(f"{owner}: parameter {self.name!r} must be {self.describe()}; got {value!r}")
         if self.choices:
             if isinstance(value, str) and value.lower() in self.choices:
                 return value.lower()

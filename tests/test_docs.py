@@ -1,0 +1,35 @@
+"""The examples in the README and in the docstrings run and print what they show."""
+
+from __future__ import annotations
+
+import doctest
+from pathlib import Path
+
+import pytest
+
+import actlab
+import actlab.catalog
+import actlab.numpy
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_examples() -> None:
+    result = doctest.testfile(str(ROOT / "README.md"), module_relative=False, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 3 and result.failed == 0
+
+
+@pytest.mark.parametrize("module", [actlab, actlab.catalog, actlab.numpy])
+def test_docstring_examples(module: object) -> None:
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)  # type: ignore[arg-type]
+    assert result.failed == 0
+
+
+def test_readme_register_example_runs() -> None:
+    text = (ROOT / "README.md").read_text()
+    block = text.split("### Your own activation\n\n```python\n", 1)[1].split("```", 1)[0]
+    try:
+        exec(compile(block, "README.md", "exec"), {})
+        assert actlab.get("cube_gate")(0.0) == 0.0
+    finally:
+        actlab.unregister("cube_gate")
