@@ -375,9 +375,13 @@ def _hardswish_derivative(x: Any, p: Params, xp: Any) -> Any:
 
 
 def _squareplus_forward(x: Any, p: Params, xp: Any) -> Any:
-    s = xp.hypot(x, math.sqrt(p.b))
-    # for x < 0, (x + s)/2 cancels: use the conjugate b / (2 (s - x))
-    return xp.where(x >= 0, 0.5 * x + 0.5 * s, p.b / (2.0 * (s - x)))
+    root_b = math.sqrt(p.b)
+    s = xp.hypot(x, root_b)
+    # for x < 0, (x + s)/2 cancels: use the conjugate b / (2 (s - x)), and below -1 divide through
+    # by |x| so that s - x cannot overflow near the largest float
+    conjugate = p.b / (2.0 * (s - x))
+    far = (0.5 * p.b / xp.abs(x)) / (1.0 + xp.hypot(1.0, root_b / xp.minimum(x, -1.0)))
+    return xp.where(x >= 0, 0.5 * x + 0.5 * s, xp.where(x < -1.0, far, conjugate))
 
 
 def _squareplus_derivative(x: Any, p: Params, xp: Any) -> Any:
