@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   create .venv when absent, install actlab, and run the main job
-#   make test   create .venv when absent, install actlab with its test tools, and run the tests
+#   make test   create .venv when absent, install actlab with its test tools and PyTorch (CPU), and run the tests
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -15,7 +15,7 @@ install: $(BIN)/python
 	$(PIP) -e .
 
 install-test: $(BIN)/python
-	$(PIP) -e '.[test]'
+	$(PIP) -e '.[test,torch]'
 
 demo: install
 	$(BIN)/actlab list

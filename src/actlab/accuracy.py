@@ -112,6 +112,8 @@ class Worst:
         if self.dtype != "float64":
             return NARROW_ULPS
         spec = registry.spec(self.name)
+        if isinstance(spec, Gated):  # a · gate(b) inherits the gate's stated bound
+            spec = spec._gate()[0]
         return float(getattr(spec, "float64_ulps", {}).get(self.what, FLOAT64_ULPS))
 
     @property

@@ -138,3 +138,85 @@ def mpmath_ns(mp: Any) -> SimpleNamespace:
 
 
 numpy_ns.pi = math.pi
+
+
+def torch_ns(dtype: Any) -> SimpleNamespace:
+    """The formula namespace on PyTorch tensors computed in ``dtype``.
+
+    PyTorch's binary functions want tensors where NumPy takes numbers, and
+    ``torch.where`` of two Python numbers returns the default dtype: these wrappers
+    turn numbers into tensors of ``dtype`` so that float64 stays float64.
+    """
+    import torch
+
+    def tensor(v: Any) -> Any:
+        return v if isinstance(v, torch.Tensor) else torch.tensor(v, dtype=dtype)
+
+    def where(cond: Any, a: Any, b: Any) -> Any:
+        if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
+            a = tensor(a)
+        return torch.where(cond, a, b)
+
+    def maximum(a: Any, b: Any) -> Any:
+        return torch.clamp_min(a, b) if not isinstance(b, torch.Tensor) else torch.maximum(tensor(a), b)
+
+    def minimum(a: Any, b: Any) -> Any:
+        return torch.clamp_max(a, b) if not isinstance(b, torch.Tensor) else torch.minimum(tensor(a), b)
+
+    def first_argmax_mask(x: Any, axis: int) -> Any:
+        idx = torch.argmax(x, dim=axis, keepdim=True)
+        n = x.shape[axis]
+        shape = [1] * x.ndim
+        shape[axis] = n
+        return torch.arange(n, device=x.device).reshape(shape) == idx
+
+    def group_view(x: Any, pieces: int, axis: int) -> tuple[Any, int]:
+        axis = axis % x.ndim
+        shape = (*x.shape[:axis], x.shape[axis] // pieces, pieces, *x.shape[axis + 1 :])
+        return x.reshape(shape), axis + 1
+
+    def group_max(x: Any, pieces: int, axis: int) -> Any:
+        grouped, k = group_view(x, pieces, axis)
+        return torch.amax(grouped, dim=k)
+
+    def group_max_route(x: Any, g: Any, pieces: int, axis: int) -> Any:
+        grouped, k = group_view(x, pieces, axis)
+        winner = torch.argmax(grouped, dim=k, keepdim=True)
+        onehot = torch.zeros_like(grouped).scatter_(k, winner, 1.0)
+        return (onehot * g.unsqueeze(k)).reshape(x.shape)
+
+    return SimpleNamespace(
+        name="torch",
+        exp=torch.exp,
+        expm1=torch.expm1,
+        log=torch.log,
+        log1p=torch.log1p,
+        tanh=torch.tanh,
+        sin=torch.sin,
+        cos=torch.cos,
+        sqrt=torch.sqrt,
+        hypot=lambda a, b: torch.hypot(tensor(a), tensor(b)),
+        abs=torch.abs,
+        sign=torch.sign,
+        where=where,
+        ones_like=torch.ones_like,
+        maximum=maximum,
+        minimum=minimum,
+        clip=torch.clamp,
+        isnan=torch.isnan,
+        isinf=torch.isinf,
+        isfinite=torch.isfinite,
+        ndtr=torch.special.ndtr,
+        log_ndtr=torch.special.log_ndtr,
+        erfc=torch.special.erfc,
+        amax=lambda x, axis: torch.amax(x, dim=axis, keepdim=True),
+        sum=lambda x, axis: torch.sum(x, dim=axis, keepdim=True),
+        first_argmax_mask=first_argmax_mask,
+        split_halves=lambda x, axis: torch.chunk(x, 2, dim=axis),
+        concat=lambda parts, axis: torch.cat(parts, dim=axis),
+        group_max=group_max,
+        group_max_route=group_max_route,
+        moveaxis=torch.movedim,
+        eye=lambda n: torch.eye(n, dtype=dtype),
+        pi=math.pi,
+    )
