@@ -65,7 +65,7 @@ def test_stated_kink_decisions() -> None:
     d = {n: actlab.get(n).derivative for n in ("relu", "relu6", "hardswish", "hardsigmoid", "leaky_relu", "elu")}
     assert d["relu"](0.0) == 0.0
     assert d["relu6"](0.0) == 0.0 and d["relu6"](6.0) == 0.0
-    assert d["hardswish"](-3.0) == -0.5 and d["hardswish"](3.0) == 1.5
+    assert d["hardswish"](-3.0) == 0.0 and d["hardswish"](3.0) == 1.0
     assert d["hardsigmoid"](-3.0) == 0.0 and d["hardsigmoid"](3.0) == 0.0
     assert d["leaky_relu"](0.0) == 0.01
     assert d["elu"](0.0) == 1.0

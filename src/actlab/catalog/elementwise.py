@@ -371,7 +371,7 @@ def _hardsigmoid_kinks(p: Params) -> tuple[Kink, ...]:
 
 
 def _hardswish_derivative(x: Any, p: Params, xp: Any) -> Any:
-    return xp.where(x < -3.0, 0.0, xp.where(x <= 3.0, (2.0 * x + 3.0) / 6.0, 1.0))
+    return xp.where(x <= -3.0, 0.0, xp.where(x < 3.0, (2.0 * x + 3.0) / 6.0, 1.0))
 
 
 def _squareplus_forward(x: Any, p: Params, xp: Any) -> Any:
@@ -798,7 +798,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         aliases=("hard_silu",),
         formula=r"f(x) = x\,\frac{\mathrm{ReLU6}(x + 3)}{6}",
         derivative_formula=(
-            r"f'(x) = \begin{cases} 0 & x < -3 \\ (2x + 3)/6 & -3 \le x \le 3 \\ 1 & x > 3 \end{cases}"
+            r"f'(x) = \begin{cases} 0 & x \le -3 \\ (2x + 3)/6 & -3 < x < 3 \\ 1 & x \ge 3 \end{cases}"
         ),
         forward=lambda x, p, xp: F.mul0(x, xp.clip(x + 3.0, 0.0, 6.0) / 6.0, xp),
         derivative=_hardswish_derivative,
@@ -807,8 +807,8 @@ ENTRIES: tuple[Elementwise, ...] = (
         smoothness=0,
         self_gated=True,
         kinks=(
-            Kink(-3.0, -0.5, "PyTorch's choice: the right derivative at -3"),
-            Kink(3.0, 1.5, "PyTorch's choice: the left derivative at 3"),
+            Kink(-3.0, 0.0, "the left derivative at -3, as PyTorch 2.13"),
+            Kink(3.0, 1.0, "the right derivative at 3, as PyTorch 2.13"),
         ),
         year=2019,
         paper=HOWARD_2019,
