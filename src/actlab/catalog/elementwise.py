@@ -207,9 +207,13 @@ def _leaky(slope: str) -> dict[str, Any]:
         s = getattr(p, slope)
         return REAL if s > 0 else NONNEGATIVE
 
+    def by_slope(x: Any, p: Params, xp: Any) -> Any:
+        return xp.where(x > 0, 0.0, x)
+
     return dict(
         forward=forward,
         derivative=derivative,
+        param_derivatives={slope: by_slope},
         range=output_range,
         monotonic=lambda p: getattr(p, slope) >= 0,
         smoothness=lambda p: SMOOTH if getattr(p, slope) == 1 else 0,
@@ -256,6 +260,29 @@ def _exp_linear(alpha: Any, scale: Any, inscale: Any) -> dict[str, Any]:
     )
 
 
+def _celu_by_alpha(x: Any, p: Params, xp: Any) -> Any:
+    # ∂/∂α α(e^{x/α} - 1) = (e^u - 1) - u e^u, u = x/α (for x <= 0)
+    u = xp.minimum(x, 0.0) / p.alpha
+    return xp.where(x > 0, 0.0, xp.expm1(u) - F.mul0(u, xp.exp(u), xp))
+
+
+def _snake_by_alpha(x: Any, p: Params, xp: Any) -> Any:
+    # ∂/∂α [x + sin²(αx)/α] = x sin(2αx)/α - sin²(αx)/α²
+    s, c = xp.sin(p.alpha * x), xp.cos(p.alpha * x)
+    return 2.0 * x * s * c / p.alpha - s * s / (p.alpha * p.alpha)
+
+
+def _xielu_by_alpha_p(x: Any, p: Params, xp: Any) -> Any:
+    return xp.where(x > 0, x * x, 0.0)
+
+
+def _xielu_by_alpha_n(x: Any, p: Params, xp: Any) -> Any:
+    m = xp.minimum(x, p.eps)
+    near = F.expm1_minus_x(m, xp) + xp.where(x > p.eps, p.eps - x, 0.0)
+    far = xp.expm1(xp.minimum(x, -1.0)) - x  # e^x - 1 - x, no cancellation below -1; +inf at -inf
+    return xp.where(x > 0, 0.0, xp.where(x < -1.0, far, near))
+
+
 def _swish(beta: Any) -> dict[str, Any]:
     """x σ(βx) with β = beta(p); its derivative σ(βx) + βx σ'(βx)."""
 
@@ -269,6 +296,9 @@ def _swish(beta: Any) -> dict[str, Any]:
     def definition(x: Any, p: Params, xp: Any) -> Any:
         return x / (1 + xp.exp(-beta(p) * x))
 
+    def by_beta(x: Any, p: Params, xp: Any) -> Any:  # ∂/∂β x σ(βx) = x² σ'(βx)
+        return F.mul0(x * x, F.sigmoid_prime(beta(p) * x, xp), xp)
+
     # minimum of x σ(x): -W(1/e)-type constant, ≈ -0.2784645 at x ≈ -1.2784645
     def output_range(p: Params) -> Interval:
         b = beta(p)
@@ -278,6 +308,7 @@ def _swish(beta: Any) -> dict[str, Any]:
         forward=forward,
         derivative=derivative,
         definition=definition,
+        param_derivatives={"beta": by_beta},
         range=output_range,
         monotonic=lambda p: beta(p) == 0,
         self_gated=True,
@@ -536,10 +567,20 @@ ENTRIES: tuple[Elementwise, ...] = (
         name="elu",
         title="ELU",
         summary="x for x > 0, α(e^x - 1) below: smooth negative saturation at -α.",
-        params=(Param("alpha", 1.0, "negative saturation value -alpha", domain=NONNEGATIVE, example=0.5),),
+        params=(
+            Param(
+                "alpha",
+                1.0,
+                "negative saturation value -alpha; learnable",
+                domain=NONNEGATIVE,
+                example=0.5,
+                learnable=True,
+            ),
+        ),
         formula=r"f(x) = \begin{cases} x & x > 0 \\ \alpha (e^{x} - 1) & x \le 0 \end{cases}",
         derivative_formula=r"f'(x) = \begin{cases} 1 & x > 0 \\ \alpha e^{x} = f(x) + \alpha & x \le 0 \end{cases}",
         **_exp_linear(lambda p: p.alpha, lambda p: 1.0, lambda p: 1.0),
+        param_derivatives={"alpha": lambda x, p, xp: xp.where(x > 0, 0.0, xp.expm1(xp.minimum(x, 0.0)))},
         year=2015,
         paper=CLEVERT_2015,
         uses=("hidden layers wanting mean activations near zero",),
@@ -566,10 +607,20 @@ ENTRIES: tuple[Elementwise, ...] = (
         name="celu",
         title="CELU",
         summary="ELU with the input scaled by 1/α, so that it is C¹ for every α.",
-        params=(Param("alpha", 1.0, "negative saturation value -alpha", domain=POSITIVE, example=2.0),),
+        params=(
+            Param(
+                "alpha",
+                1.0,
+                "negative saturation value -alpha; learnable",
+                domain=POSITIVE,
+                example=2.0,
+                learnable=True,
+            ),
+        ),
         formula=r"f(x) = \begin{cases} x & x > 0 \\ \alpha (e^{x/\alpha} - 1) & x \le 0 \end{cases}",
         derivative_formula=r"f'(x) = \begin{cases} 1 & x > 0 \\ e^{x/\alpha} & x \le 0 \end{cases}",
         **_exp_linear(lambda p: p.alpha, lambda p: 1.0, lambda p: p.alpha),
+        param_derivatives={"alpha": _celu_by_alpha},
         year=2017,
         paper=BARRON_2017,
         uses=("ELU with a tunable saturation that stays continuously differentiable",),
@@ -950,6 +1001,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         derivative=lambda x, p, xp: (xp.sin(p.alpha * x) + xp.cos(p.alpha * x)) ** 2,
         definition=lambda x, p, xp: x + xp.sin(p.alpha * x) ** 2 / p.alpha,
         derivative_has_limits=False,
+        param_derivatives={"alpha": _snake_by_alpha},
         float64_ulps=CANCELLING_GATE_ULPS["snake"],
         year=2020,
         paper=ZIYIN_2020,
@@ -969,6 +1021,10 @@ ENTRIES: tuple[Elementwise, ...] = (
         derivative_formula=r"f'(x) = 2 s \max(0, x)",
         forward=lambda x, p, xp: p.scale * (xp.maximum(x, 0.0) * xp.maximum(x, 0.0)) + p.bias,
         derivative=lambda x, p, xp: 2.0 * p.scale * xp.maximum(x, 0.0),
+        param_derivatives={
+            "scale": lambda x, p, xp: xp.maximum(x, 0.0) * xp.maximum(x, 0.0),
+            "bias": lambda x, p, xp: xp.ones_like(x),
+        },
         range=lambda p: (
             Interval(p.bias, INF, lo_closed=True) if p.scale >= 0 else Interval(-INF, p.bias, hi_closed=True)
         ),
@@ -1020,6 +1076,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         ),
         forward=_xielu_forward,
         derivative=_xielu_derivative,
+        param_derivatives={"alpha_p": _xielu_by_alpha_p, "alpha_n": _xielu_by_alpha_n},
         float64_ulps=CANCELLING_GATE_ULPS["xielu"],
         definition=_xielu_definition,
         range=_xielu_range,

@@ -283,6 +283,8 @@ class Elementwise(Spec):
     kinks: tuple[Kink, ...] | Callable[[Params], tuple[Kink, ...]] = ()
     derivative_has_limits: bool = True
     """False when f' has no limit at ±inf (it oscillates): f' is then NaN there."""
+    param_derivatives: Mapping[str, Formula] = field(default_factory=dict)
+    """∂f/∂θ for each learnable parameter θ, hand-written like f' (training backends need them)."""
     float64_ulps: Mapping[str, float] = field(default_factory=dict)
     """Measured exceptions to the float64 accuracy bound of 4 max(1, κ) ulp, keyed "f" or "f'"
     (the reason is given in ``notes``)."""

@@ -1,0 +1,52 @@
+"""Every catalog activation as a function: ``functional.gelu(x)``, ``functional.swish_beta(x, beta=1.5)``.
+
+The functions are made on demand from the catalog (user-registered entries included):
+
+>>> import torch
+>>> from actlab.torch import functional as AF
+>>> AF.swish_beta(torch.tensor([1.0]), beta=2.0)
+tensor([0.8808])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ..catalog import registry
+from ..errors import UnknownActivationError
+from . import _ops
+from .native import native_for
+
+
+def apply(x: torch.Tensor, name: str, /, *, exact: bool = False, **params: Any) -> torch.Tensor:
+    """f(x) for the catalog activation ``name`` with ``params``; differentiable.
+
+    The native PyTorch kernel computes it where one exists, unless ``exact=True``.
+    """
+    spec = registry.spec(name)
+    p = spec.bind(params)
+    native = None if exact else native_for(spec.name, p)
+    if native is not None:
+        return native.fn(x, p)
+    return _ops.apply_op(x, [], spec.name, _ops.encode(spec, params), "")
+
+
+def __getattr__(name: str) -> Callable[..., torch.Tensor]:
+    try:
+        canonical = registry.spec(name).name
+    except UnknownActivationError as exc:
+        raise AttributeError(str(exc)) from None
+
+    def function(x: torch.Tensor, /, *, exact: bool = False, **params: Any) -> torch.Tensor:
+        return apply(x, canonical, exact=exact, **params)
+
+    function.__name__ = function.__qualname__ = canonical
+    function.__doc__ = f"{registry.spec(canonical).summary} (see `actlab show {canonical}`)"
+    return function
+
+
+def __dir__() -> list[str]:
+    return ["apply", *registry.names()]

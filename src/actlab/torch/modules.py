@@ -1,0 +1,291 @@
+"""Modules: any catalog activation (with learnable parameters if asked), the gated and
+pooled layers, softmax with a temperature, and the gated feed-forward block."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..catalog import registry
+from ..catalog.spec import NONNEGATIVE, POSITIVE, Elementwise, Param, Spec
+from ..errors import InvalidParameterError
+from . import _ops
+from .native import native_for
+
+
+def _inverse_softplus(v: float) -> float:
+    """The raw value whose softplus is v > 0: log(e^v - 1), computed without overflow."""
+    return v + math.log(-math.expm1(-v))
+
+
+class Activation(nn.Module):
+    """A catalog activation as a module.
+
+    Parameters
+    ----------
+    name : the catalog name or an alias (``actlab list`` shows them).
+    learnable : False (default), True for every parameter the catalog marks learnable,
+        or the names of the parameters to learn.
+    num_parameters : with ``learnable``, 1 shares each parameter over the input; C gives one
+        per channel, channels being dim 1 of the input (as ``torch.nn.PReLU``).
+    exact : use the catalog's formulas even where PyTorch has a native kernel (exact at
+        ±inf and in the far tails; see :mod:`actlab.torch.native`).
+    **params : the activation's parameters (the initial values of learnable ones).
+
+    Learnable parameters are ``nn.Parameter``s that keep their domain: a parameter
+    that must be positive (swish_beta's β, elu/celu/snake's α, xielu's α_p) is stored
+    as ``raw`` with value softplus(raw); xielu's α_n as β + softplus(raw); unconstrained
+    ones (prelu's weight, star_relu's scale and bias) as they are.  ``values()`` gives
+    the constrained values.
+
+    Shape: any, for elementwise activations; along ``dim`` the gated family halves the
+    size, maxout divides it by ``pieces``.
+
+    >>> Activation("swish_beta", learnable=True, beta=1.5)
+    Activation(name='swish_beta', beta=1.5, learnable=('beta',))
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        learnable: bool | tuple[str, ...] | list[str] = False,
+        num_parameters: int = 1,
+        exact: bool = False,
+        **params: Any,
+    ) -> None:
+        super().__init__()
+        spec = registry.spec(name)
+        self.spec: Spec = spec
+        bound = vars(spec.bind(params))
+        self.exact = bool(exact)
+        names = self._learnable_names(spec, learnable)
+        if num_parameters < 1 or int(num_parameters) != num_parameters:
+            raise InvalidParameterError(
+                f"{spec.name}: num_parameters must be a positive integer; got {num_parameters!r}"
+            )
+        self.num_parameters = int(num_parameters)
+        self.learned: tuple[str, ...] = names
+        self._check_derivatives()
+        self._static = {k: v for k, v in bound.items() if k not in names}
+        self._init = {k: bound[k] for k in names}
+        for key in names:
+            raw = self._to_raw(spec.param(key), bound[key], bound)
+            self.register_parameter(key, nn.Parameter(torch.full((self.num_parameters,), raw)))
+        self._encoded = _ops.encode(spec, bound)
+        self._bound = spec.bind(bound)
+        self._native = None if (self.exact or set(names) - {"weight"}) else native_for(spec.name, self._bound)
+
+    @staticmethod
+    def _learnable_names(spec: Spec, learnable: bool | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+        allowed = [q.name for q in spec.params if q.learnable]
+        if learnable is False:
+            return ()
+        if learnable is True:
+            if not allowed:
+                raise InvalidParameterError(f"{spec.name} has no learnable parameter")
+            return tuple(allowed)
+        names = tuple(learnable)
+        for key in names:
+            if key not in allowed:
+                raise InvalidParameterError(
+                    f"{spec.name}: {key!r} is not learnable; learnable: {', '.join(allowed) or 'none'}"
+                )
+        return names
+
+    def _check_derivatives(self) -> None:
+        have = getattr(self.spec, "param_derivatives", {})
+        missing = [k for k in self.learned if k not in have]
+        if missing:
+            raise InvalidParameterError(
+                f"{self.spec.name}: learning {', '.join(missing)} needs its derivative in the spec's param_derivatives"
+            )
+
+    # -- constrained parameterisation -----------------------------------------------------
+
+    def _floor(self, q: Param, bound: dict[str, Any]) -> float | None:
+        """The lower bound a learnable parameter is kept above (None: unconstrained)."""
+        if self.spec.name == "xielu" and q.name == "alpha_n":
+            return float(bound["beta"])
+        if q.domain in (POSITIVE, NONNEGATIVE):
+            return 0.0
+        return None
+
+    def _to_raw(self, q: Param, value: float, bound: dict[str, Any]) -> float:
+        floor = self._floor(q, bound)
+        if floor is None:
+            return float(value)
+        if value <= floor:
+            raise InvalidParameterError(
+                f"{self.spec.name}: a learnable {q.name} starts above {floor:g} "
+                f"(softplus keeps it there); got {value!r}"
+            )
+        return _inverse_softplus(value - floor)
+
+    def values(self) -> dict[str, torch.Tensor]:
+        """The learnable parameters' constrained values (what the formula sees)."""
+        out = {}
+        bound = {**self._static, **self._init}
+        for key in self.learned:
+            raw = getattr(self, key)
+            q = self.spec.param(key)
+            floor = self._floor(q, bound)
+            if floor is None:
+                out[key] = raw
+            else:
+                value = floor + F.softplus(raw)
+                # an open bound: softplus can underflow to 0 in floating point, 1/α must stay finite
+                out[key] = value.clamp_min(torch.finfo(raw.dtype).tiny) if q.domain == POSITIVE else value
+        return out
+
+    # -- evaluation ---------------------------------------------------------------------
+
+    def _shaped(self, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if w.numel() == 1:
+            return w.reshape(())
+        if x.ndim < 2 or x.shape[1] != w.numel():
+            raise ValueError(
+                f"{self.spec.name}: {w.numel()} parameters need the input's dim 1 to have that size; got shape "
+                f"{tuple(x.shape)}"
+            )
+        return w.reshape((1, -1) + (1,) * (x.ndim - 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._native is not None:
+            p = SimpleNamespace(**{**vars(self._bound), "weight": self.weight}) if self.learned else self._bound
+            return self._native.fn(x, p)  # prelu's learnable weight goes to F.prelu as it is
+        if not self.learned:
+            return _ops.apply_op(x, [], self.spec.name, self._encoded, "")
+        weights = [self._shaped(v, x) for v in self.values().values()]
+        return _ops.apply_op(x, weights, self.spec.name, self._encoded, ",".join(self.learned))
+
+    def extra_repr(self) -> str:
+        parts = [f"name={self.spec.name!r}"] + [f"{k}={v!r}" for k, v in {**self._static, **self._init}.items()]
+        if self.learned:
+            parts.append(f"learnable={self.learned!r}")
+            if self.num_parameters > 1:
+                parts.append(f"num_parameters={self.num_parameters}")
+        if self.exact:
+            parts.append("exact=True")
+        return ", ".join(parts)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The parameter values (learnable ones at their initial values; see ``values()``)."""
+        return {**self._static, **self._init}
+
+    @property
+    def path(self) -> str:
+        """'native' when a PyTorch kernel computes it, 'generic' when the catalog's formulas do."""
+        return "native" if self._native is not None else "generic"
+
+
+def get(name: str, /, **kwargs: Any) -> Activation:
+    """The module for the activation ``name`` (any alias, any case); see :class:`Activation`."""
+    return Activation(name, **kwargs)
+
+
+def _split_class(entry: str) -> type[Activation]:
+    """A module class for a gated catalog entry, named by its title (GLU, SwiGLU, ...)."""
+    spec = registry.spec(entry)
+
+    def __init__(self: Activation, dim: int = -1, **kwargs: Any) -> None:
+        Activation.__init__(self, entry, dim=dim, **kwargs)
+
+    doc = f"{spec.title}: {spec.summary} Shape: (..., 2n, ...) -> (..., n, ...) along ``dim``."
+    return type(spec.title, (Activation,), {"__init__": __init__, "__doc__": doc, "__module__": __name__})
+
+
+GLU = _split_class("glu")
+ReGLU = _split_class("reglu")
+GeGLU = _split_class("geglu")
+SwiGLU = _split_class("swiglu")
+Bilinear = _split_class("bilinear")
+
+
+class Softmax(Activation):
+    """softmax(x / T) along ``dim``; T > 0 (T -> 0: argmax, large T: uniform)."""
+
+    def __init__(self, dim: int = -1, temperature: float = 1.0, **kwargs: Any) -> None:
+        super().__init__("softmax", dim=dim, temperature=temperature, **kwargs)
+
+
+class LogSoftmax(Activation):
+    """log_softmax(x / T) along ``dim``; T > 0."""
+
+    def __init__(self, dim: int = -1, temperature: float = 1.0, **kwargs: Any) -> None:
+        super().__init__("log_softmax", dim=dim, temperature=temperature, **kwargs)
+
+
+class Maxout(nn.Module):
+    """A maxout layer: y_j = max_k (W_{jk} x + b_{jk}), k = 1..pieces.
+
+    Shape: (..., in_features) -> (..., out_features).  Ties send the gradient to the
+    first maximal piece.
+    """
+
+    def __init__(self, in_features: int, out_features: int, pieces: int = 2, bias: bool = True) -> None:
+        super().__init__()
+        if pieces < 1 or int(pieces) != pieces:
+            raise InvalidParameterError(f"maxout: pieces must be a positive integer; got {pieces!r}")
+        self.pieces = int(pieces)
+        self.linear = nn.Linear(in_features, out_features * self.pieces, bias=bias)
+        self.pool = Activation("maxout", pieces=self.pieces, dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.linear(x))
+
+    def extra_repr(self) -> str:
+        return f"pieces={self.pieces}"
+
+
+class GatedFFN(nn.Module):
+    """The gated feed-forward block of LLaMA-style transformers.
+
+    y = W_down (act(W_gate x) ⊙ W_up x), with ``activation`` the gate: an elementwise
+    name (``"silu"`` makes SwiGLU, ``"gelu"`` GeGLU) or a gated entry (``"swiglu"``,
+    ``"geglu"``, ``"reglu"``, ``"glu"``, ``"bilinear"``).  W_up and W_gate are one
+    fused linear layer of 2·d_hidden outputs, [up | gate], split by the gated activation.
+
+    Shape: (..., d_model) -> (..., d_model).
+    """
+
+    def __init__(self, d_model: int, d_hidden: int, activation: str = "silu", bias: bool = False) -> None:
+        super().__init__()
+        spec = registry.spec(activation)
+        if isinstance(spec, Elementwise):
+            gated = next((s.name for s in registry.specs("gated") if registry.spec(s.gate).name == spec.name), None)  # type: ignore[attr-defined]
+            self.gate_name = spec.name
+        elif spec.kind == "gated":
+            gated, self.gate_name = spec.name, registry.spec(spec.gate).name  # type: ignore[attr-defined]
+        else:
+            raise InvalidParameterError(
+                f"GatedFFN needs an elementwise or gated activation; {spec.name} is {spec.kind}"
+            )
+        self.up_gate = nn.Linear(d_model, 2 * d_hidden, bias=bias)
+        self.down = nn.Linear(d_hidden, d_model, bias=bias)
+        self.act: nn.Module = Activation(gated) if gated is not None else _GateWith(spec.name)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(self.act(self.up_gate(x)))
+
+
+class _GateWith(nn.Module):
+    """a ⊙ act(b) for an elementwise gate that has no gated catalog entry of its own."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.gate = Activation(name)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = x.chunk(2, dim=-1)
+        return a * self.gate(b)

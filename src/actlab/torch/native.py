@@ -1,0 +1,146 @@
+"""Where PyTorch has a native kernel for a catalog entry: the one table that says so.
+
+Each row maps a catalog name to the PyTorch function that computes the same function
+(``fn(x, p)``, ``p`` the bound parameters), the ``torch.nn`` module class that holds it
+(for model surgery) and how to read the catalog parameters off such a module.  A row
+may apply only to some parameter values (``when``).  ``actlab.torch`` uses the native
+kernel by default and the catalog's own formulas with ``exact=True``.
+
+The native kernels agree with the NumPy reference to 1e-10 relative (plus 1e-15
+absolute) on finite inputs of moderate size (a test checks every row); in the far
+tails some are less exact, as measured by ``python -m actlab.torch.native`` on the
+accuracy grid (float64):
+
+* NaN at ±inf: gelu, gelu_tanh, silu, mish, softsign, and their derivatives;
+* hardswish overflows to inf at the largest finite floats, where the value is x;
+* the derivative underflows to 0 early: sigmoid (s(1 - s): 0 from x ≈ 37 where the true
+  value is 1e-16), tanh (1 - t²: 0 from |x| ≈ 19);
+* tanhshrink cancels near 0 (x - tanh x: relative error 1 below |x| ≈ 1e-8);
+* hardsigmoid's derivative is 1/6 rounded to float32 (relative error 3e-8) in float64;
+* softmax and log_softmax give NaN on a row of all -inf (actlab gives 0 and -inf);
+* softplus is native only with a ``threshold``, which PyTorch always applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..catalog.spec import Params
+
+
+@dataclass(frozen=True)
+class Native:
+    fn: Callable[[torch.Tensor, Params], torch.Tensor]
+    module: type[nn.Module] | None
+    params_of: Callable[[nn.Module], dict[str, Any]] = field(default=lambda m: {})
+    when: Callable[[Params], bool] = field(default=lambda p: True)
+
+
+def _temperature(x: torch.Tensor, p: Params) -> torch.Tensor:
+    return x if p.temperature == 1.0 else x / p.temperature
+
+
+def _prelu(x: torch.Tensor, p: Params) -> torch.Tensor:
+    w = p.weight if isinstance(p.weight, torch.Tensor) else torch.tensor([p.weight], dtype=x.dtype, device=x.device)
+    return F.prelu(x, w.reshape(-1))
+
+
+NATIVE: dict[str, Native] = {
+    "sigmoid": Native(lambda x, p: torch.sigmoid(x), nn.Sigmoid),
+    "tanh": Native(lambda x, p: torch.tanh(x), nn.Tanh),
+    "relu": Native(lambda x, p: F.relu(x), nn.ReLU),
+    "leaky_relu": Native(
+        lambda x, p: F.leaky_relu(x, p.negative_slope), nn.LeakyReLU, lambda m: {"negative_slope": m.negative_slope}
+    ),
+    "prelu": Native(_prelu, nn.PReLU, lambda m: {"weight": float(m.weight.reshape(-1)[0])}),
+    "elu": Native(lambda x, p: F.elu(x, p.alpha), nn.ELU, lambda m: {"alpha": m.alpha}),
+    "selu": Native(lambda x, p: F.selu(x), nn.SELU),
+    "celu": Native(lambda x, p: F.celu(x, p.alpha), nn.CELU, lambda m: {"alpha": m.alpha}),
+    "gelu": Native(
+        lambda x, p: F.gelu(x, approximate=p.approximate), nn.GELU, lambda m: {"approximate": m.approximate}
+    ),
+    "gelu_tanh": Native(lambda x, p: F.gelu(x, approximate="tanh"), None),
+    "silu": Native(lambda x, p: F.silu(x), nn.SiLU),
+    "mish": Native(lambda x, p: F.mish(x), nn.Mish),
+    "softplus": Native(
+        lambda x, p: F.softplus(x, p.beta, p.threshold),
+        nn.Softplus,
+        lambda m: {"beta": m.beta, "threshold": m.threshold},
+        when=lambda p: p.threshold is not None,
+    ),
+    "log_sigmoid": Native(lambda x, p: F.logsigmoid(x), nn.LogSigmoid),
+    "softsign": Native(lambda x, p: F.softsign(x), nn.Softsign),
+    "hardsigmoid": Native(
+        lambda x, p: F.hardsigmoid(x), nn.Hardsigmoid, when=lambda p: p.slope == 1.0 / 6.0 and p.offset == 0.5
+    ),
+    "hardswish": Native(lambda x, p: F.hardswish(x), nn.Hardswish),
+    "relu6": Native(lambda x, p: F.relu6(x), nn.ReLU6),
+    "hardtanh": Native(
+        lambda x, p: F.hardtanh(x, p.min_val, p.max_val),
+        nn.Hardtanh,
+        lambda m: {"min_val": m.min_val, "max_val": m.max_val},
+    ),
+    "tanhshrink": Native(lambda x, p: F.tanhshrink(x), nn.Tanhshrink),
+    "softshrink": Native(lambda x, p: F.softshrink(x, p.lambd), nn.Softshrink, lambda m: {"lambd": m.lambd}),
+    "hardshrink": Native(lambda x, p: F.hardshrink(x, p.lambd), nn.Hardshrink, lambda m: {"lambd": m.lambd}),
+    "softmax": Native(
+        lambda x, p: F.softmax(_temperature(x, p), p.dim), nn.Softmax, lambda m: {"dim": -1 if m.dim is None else m.dim}
+    ),
+    "log_softmax": Native(
+        lambda x, p: F.log_softmax(_temperature(x, p), p.dim),
+        nn.LogSoftmax,
+        lambda m: {"dim": -1 if m.dim is None else m.dim},
+    ),
+    "glu": Native(lambda x, p: F.glu(x, p.dim), nn.GLU, lambda m: {"dim": m.dim}),
+}
+
+
+def native_for(name: str, p: Params) -> Native | None:
+    """The native kernel for ``name`` at these parameter values, if PyTorch has one."""
+    row = NATIVE.get(name)
+    return row if row is not None and row.when(p) else None
+
+
+def catalog_entry_of(module: nn.Module) -> tuple[str, dict[str, Any]] | None:
+    """The catalog name and parameters of a ``torch.nn`` activation module, or None."""
+    for name, row in NATIVE.items():
+        if row.module is not None and type(module) is row.module:
+            return name, row.params_of(module)
+    return None
+
+
+def _measure() -> None:  # pragma: no cover - a report, run by hand
+    import numpy as np
+
+    import actlab
+    from actlab.accuracy import grid
+
+    x = grid("float64")
+    x = np.concatenate([x, [-np.inf, np.inf]])
+    print(f"{'name':12s} {'f: max rel. gap':>18s}  {'at x':>12s}  {'df: max rel. gap':>18s}  {'at x':>12s}")
+    for name, row in NATIVE.items():
+        act = actlab.get(name)
+        if act.kind != "elementwise" or not row.when(act.bound):
+            continue
+        xt = torch.tensor(x, requires_grad=True)
+        y = row.fn(xt, act.bound)
+        (g,) = torch.autograd.grad(y.sum(), xt)
+        cells = []
+        for got, ref in ((y.detach().numpy(), act(x)), (g.numpy(), act.derivative(x))):
+            with np.errstate(all="ignore"):
+                rel = np.abs(got - ref) / np.maximum(np.abs(ref), np.finfo(float).tiny)
+            rel[(got == ref) | (np.isnan(got) & np.isnan(ref))] = 0.0
+            rel[np.isnan(rel)] = np.inf
+            i = int(np.argmax(rel))
+            cells.append(f"{rel[i]:18.3g}  {x[i]:12.4g}")
+        print(f"{name:12s} " + "  ".join(cells))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _measure()
