@@ -323,3 +323,31 @@ def test_modules_show_their_parameters_and_refuse_bad_input() -> None:
         at.get("gelo")
     with pytest.raises(TypeError, match="floating-point"):
         at.get("mish", exact=True)(torch.ones(3, dtype=torch.int64))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # inside inductor
+@pytest.mark.parametrize("name", ["xielu", "geglu", "tanhshrink"])
+def test_fused_kernels_equal_the_op_by_op_formulas(name: str) -> None:
+    """Large float32 inputs run a torch.compile'd kernel of the formula: same values, gradients and NaN."""
+    from actlab.torch import _ops
+
+    x = torch.randn(2, _ops.FUSE_MIN_NUMEL, generator=torch.Generator().manual_seed(9)) * 4
+    x[0, :3] = torch.tensor([float("nan"), float("inf"), -float("inf")])
+    learnable = {"learnable": True} if name == "xielu" else {}
+    m = at.get(name, exact=True, **learnable)
+    results = []
+    for fuse in (True, False):
+        _ops.set_fusion(_ops.FUSE_MIN_NUMEL if fuse else None)
+        try:
+            xg = x.clone().requires_grad_()
+            y = m(xg)
+            y.backward(torch.ones_like(y))
+            results.append((y.detach(), xg.grad, [p.grad.clone() for p in m.parameters()]))
+            m.zero_grad()
+        finally:
+            _ops.set_fusion(1 << 16)
+    (y1, g1, p1), (y2, g2, p2) = results
+    torch.testing.assert_close(y1, y2, rtol=1e-5, atol=1e-5, equal_nan=True)
+    torch.testing.assert_close(g1, g2, rtol=1e-5, atol=1e-5, equal_nan=True)
+    for a, b in zip(p1, p2):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-3, equal_nan=True)  # sums of 131072 float32 terms

@@ -50,6 +50,7 @@ def _first_argmax_mask(x: np.ndarray, axis: int) -> np.ndarray:
 
 numpy_ns = SimpleNamespace(
     name="numpy",
+    wide=True,  # evaluates in float64
     exp=np.exp,
     expm1=np.expm1,
     log=np.log,
@@ -111,6 +112,7 @@ def mpmath_ns(mp: Any) -> SimpleNamespace:
 
     return SimpleNamespace(
         name="mpmath",
+        wide=True,
         exp=mp.exp,
         expm1=mp.expm1,
         log=mp.log,
@@ -163,6 +165,15 @@ def torch_ns(dtype: Any) -> SimpleNamespace:
     def minimum(a: Any, b: Any) -> Any:
         return torch.clamp_max(a, b) if not isinstance(b, torch.Tensor) else torch.minimum(tensor(a), b)
 
+    def hypot(a: Any, b: Any) -> Any:
+        a, b = tensor(a), tensor(b)
+        if dtype == torch.float64:
+            return torch.hypot(a, b)
+        # below float64, m √(1 + (n/m)²): vectorised by compiled kernels, as torch.hypot is not
+        big, small = torch.maximum(a.abs(), b.abs()), torch.minimum(a.abs(), b.abs())
+        ratio = torch.where(big == 0, 0.0, small / big)
+        return torch.where(torch.isinf(big), big, big * torch.sqrt(1.0 + ratio * ratio))
+
     def first_argmax_mask(x: Any, axis: int) -> Any:
         idx = torch.argmax(x, dim=axis, keepdim=True)
         n = x.shape[axis]
@@ -187,6 +198,7 @@ def torch_ns(dtype: Any) -> SimpleNamespace:
 
     return SimpleNamespace(
         name="torch",
+        wide=dtype == torch.float64,
         exp=torch.exp,
         expm1=torch.expm1,
         log=torch.log,
@@ -195,7 +207,7 @@ def torch_ns(dtype: Any) -> SimpleNamespace:
         sin=torch.sin,
         cos=torch.cos,
         sqrt=torch.sqrt,
-        hypot=lambda a, b: torch.hypot(tensor(a), tensor(b)),
+        hypot=hypot,
         abs=torch.abs,
         sign=torch.sign,
         where=where,

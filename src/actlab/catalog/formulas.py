@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from functools import cache
 from typing import Any
 
 SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -52,6 +51,8 @@ def ndtr(x: Any, xp: Any) -> Any:
     ``ndtr`` (erfc underneath) flushes to 0 once x²/2 passes the exp underflow limit
     (x < -37.5), where Φ is still a subnormal number: there it is exp(log Φ(x)).
     """
+    if not xp.wide:  # computing in float32 or narrower, Φ underflows long before -37
+        return xp.ndtr(x)
     return xp.where(x < -37.0, xp.exp(xp.log_ndtr(xp.minimum(x, -37.0))), xp.ndtr(x))
 
 
@@ -76,7 +77,6 @@ def _bernoulli(n: int) -> list[Fraction]:
     return b
 
 
-@cache
 def _x_minus_tanh_series(terms: int) -> tuple[float, ...]:
     """Coefficients c_k of x - tanh(x) = x^3 * sum_k c_k (x^2)^k, from the Bernoulli numbers."""
     b = _bernoulli(2 * terms + 4)
@@ -91,22 +91,24 @@ TANHSHRINK_SERIES_LIMIT = 1.0
 """Below this |x|, x - tanh(x) comes from its series; above it the subtraction loses < 3 bits."""
 
 
+X_MINUS_TANH_SERIES = _x_minus_tanh_series(46)
+"""46 terms: the series ratio at |x| = 1 is (2/π)² ≈ 0.405, and 0.405^46 < 2^-60."""
+
+
 def x_minus_tanh(x: Any, xp: Any) -> Any:
     """x - tanh(x) without the cancellation near 0 (where it is ≈ x³/3)."""
     x2 = x * x
-    # 46 terms: the series ratio at |x| = 1 is (2/π)² ≈ 0.405 and 0.405^46 < 2^-60.
-    series = x * x2 * horner(xp.minimum(x2, 1.0), _x_minus_tanh_series(46))
+    series = x * x2 * horner(xp.minimum(x2, 1.0), X_MINUS_TANH_SERIES)
     return xp.where(xp.abs(x) < TANHSHRINK_SERIES_LIMIT, series, x - xp.tanh(x))
 
 
-@cache
-def _expm1mx_series(terms: int) -> tuple[float, ...]:
-    return tuple(1.0 / math.factorial(k) for k in range(2, terms + 2))
+EXPM1_MINUS_X_SERIES = tuple(1.0 / math.factorial(k) for k in range(2, 22))
+"""1/k! for k = 2..21: e^x - 1 - x = x² Σ x^(k-2)/k!, to 1e-21 relative for |x| < 1."""
 
 
 def expm1_minus_x(x: Any, xp: Any) -> Any:
     """e^x - 1 - x without the cancellation near 0 (where it is ≈ x²/2)."""
-    series = x * x * horner(xp.clip(x, -1.0, 1.0), _expm1mx_series(20))
+    series = x * x * horner(xp.clip(x, -1.0, 1.0), EXPM1_MINUS_X_SERIES)
     return xp.where(xp.abs(x) < 1.0, series, xp.expm1(x) - x)
 
 

@@ -339,14 +339,18 @@ class Gated(Spec):
 
     gate: str
     gate_params: Mapping[str, Any] = field(default_factory=dict)
+    _resolved: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def _gate(self) -> tuple[Elementwise, Params]:
-        from .registry import spec as lookup
+        """The gate's spec and bound parameters (resolved once: formulas may be traced by a compiler)."""
+        if "gate" not in self._resolved:
+            from .registry import spec as lookup
 
-        g = lookup(self.gate)
-        if not isinstance(g, Elementwise):
-            raise TypeError(f"the gate of {self.name} must be elementwise, not {g.kind}")
-        return g, g.bind(self.gate_params)
+            g = lookup(self.gate)
+            if not isinstance(g, Elementwise):
+                raise TypeError(f"the gate of {self.name} must be elementwise, not {g.kind}")
+            self._resolved["gate"] = (g, g.bind(self.gate_params))
+        return self._resolved["gate"]
 
     def halves(self, x: Any, p: Params, xp: Any) -> tuple[Any, Any]:
         return xp.split_halves(x, int(p.dim))

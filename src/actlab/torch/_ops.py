@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import functools
 import json
+import types
 from collections.abc import Sequence
-from types import SimpleNamespace
 from typing import Any
 
 import torch
 
 from ..catalog import registry
-from ..catalog.spec import Elementwise, Params, Spec
+from ..catalog.spec import Elementwise, Gated, Params, Spec
 from ..namespaces import torch_ns
 
 _HALF = (torch.float16, torch.bfloat16)
@@ -45,13 +45,21 @@ def compute_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float32 if x.dtype in _HALF else x.dtype
 
 
-def _bound(name: str, params: str, weights: Sequence[torch.Tensor], learned: str, dtype: torch.dtype):
-    spec, p = _static(name, params)
-    if learned:
-        p = SimpleNamespace(**vars(p))
-        for key, w in zip(learned.split(","), weights):
-            setattr(p, key, w.to(dtype))
-    return spec, p
+class _Params:
+    """Bound parameters with learnable tensors in place (a plain class, so torch.compile can trace it)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            setattr(self, key, value)
+
+
+def _with_weights(p: Params, weights: Sequence[torch.Tensor], learned: str, dtype: torch.dtype) -> Any:
+    if not learned:
+        return p
+    values = dict(vars(p))
+    for key, w in zip(learned.split(","), weights):
+        values[key] = w.to(dtype)
+    return _Params(values)
 
 
 def encode(spec: Spec, params: dict[str, Any]) -> str:
@@ -59,27 +67,101 @@ def encode(spec: Spec, params: dict[str, Any]) -> str:
     return json.dumps(vars(spec.bind(params)), sort_keys=True)
 
 
-def forward(x: torch.Tensor, weights: Sequence[torch.Tensor], name: str, params: str, learned: str):
-    dtype = compute_dtype(x)
-    spec, p = _bound(name, params, weights, learned, dtype)
-    spec.check_shape(tuple(x.shape), p)
+def _forward_kernel(spec: Spec, p: Any, x: torch.Tensor, dtype: torch.dtype, ns: Any) -> torch.Tensor:
     xc = x.to(dtype)
-    y = spec.apply(xc, p, namespace(dtype))
+    y = spec.apply(xc, p, ns)
     if isinstance(spec, Elementwise):
         y = torch.where(torch.isnan(xc), xc, y)
     return y.to(x.dtype)
+
+
+def _vjp_kernel(spec: Spec, p: Any, x: torch.Tensor, g: torch.Tensor, dtype: torch.dtype, ns: Any) -> torch.Tensor:
+    xc = x.to(dtype)
+    v = spec.vjp(xc, g.to(dtype), p, ns)
+    if isinstance(spec, Elementwise):
+        v = torch.where(torch.isnan(xc), xc, v)
+    return v.to(x.dtype)
+
+
+FUSE_MIN_NUMEL = 1 << 16
+"""float32/float16/bfloat16 inputs with at least this many elements run a ``torch.compile``d
+(fused) kernel of the formula, compiled once per activation, parameters and dtype (and once
+more, shape-generic, when the shape changes); smaller ones run it op by op."""
+
+
+def set_fusion(min_numel: int | None) -> None:
+    """Fuse the generic path's formulas for inputs of at least ``min_numel`` elements (None: never)."""
+    global FUSE_MIN_NUMEL
+    FUSE_MIN_NUMEL = min_numel if min_numel is not None else -1
+
+
+def _fuse(x: torch.Tensor) -> bool:
+    """Fuse large float32/16 inputs; float64, the reference precision, always runs op by op
+    (a compiled kernel may contract a*b + c into an FMA and move the last bit)."""
+    return (
+        x.dtype != torch.float64
+        and 0 <= FUSE_MIN_NUMEL <= x.numel()
+        and not torch.is_grad_enabled()
+        and not torch.compiler.is_compiling()
+    )
+
+
+@functools.cache
+def _compiled(what: str, name: str, params: str, learned: str, dtype: torch.dtype) -> Any:
+    spec, p = _static(name, params)
+    if isinstance(spec, Gated):
+        spec._gate()  # resolve the gate before tracing
+    ns = namespace(dtype)
+    base = dict(vars(p))
+    keys = learned.split(",") if learned else []
+
+    def bound(weights: Sequence[torch.Tensor]) -> Any:
+        if not keys:
+            return p
+        values = dict(base)
+        for key, w in zip(keys, weights):
+            values[key] = w.to(dtype)
+        return _Params(values)
+
+    if what == "forward":
+
+        def fn(x: torch.Tensor, *weights: torch.Tensor) -> Any:
+            return _forward_kernel(spec, bound(weights), x, dtype, ns)
+
+    elif what == "vjp":
+
+        def fn(x: torch.Tensor, g: torch.Tensor, *weights: torch.Tensor) -> Any:  # type: ignore[misc]
+            return _vjp_kernel(spec, bound(weights), x, g, dtype, ns)
+
+    else:
+
+        def fn(x: torch.Tensor, g: torch.Tensor, *weights: torch.Tensor) -> Any:  # type: ignore[misc]
+            return _param_grads_kernel(spec, bound(weights), keys, x, g, weights, dtype, ns)
+
+    # a code object of its own per activation: torch.compile caches by code object, and one shared
+    # closure would recompile for every activation until it hit dynamo's recompile limit
+    code = fn.__code__.replace(co_name=f"actlab_{what}_{spec.name}")
+    unique = types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, fn.__closure__)
+    return torch.compile(unique, dynamic=None, fullgraph=True)
+
+
+def forward(x: torch.Tensor, weights: Sequence[torch.Tensor], name: str, params: str, learned: str) -> torch.Tensor:
+    spec, p = _static(name, params)
+    spec.check_shape(tuple(x.shape), p)
+    dtype = compute_dtype(x)
+    if _fuse(x):
+        return _compiled("forward", name, params, learned, dtype)(x.detach(), *(w.detach() for w in weights))
+    return _forward_kernel(spec, _with_weights(p, weights, learned, dtype), x, dtype, namespace(dtype))
 
 
 def vector_jacobian(
     x: torch.Tensor, weights: Sequence[torch.Tensor], g: torch.Tensor, name: str, params: str, learned: str
 ) -> torch.Tensor:
     dtype = compute_dtype(x)
-    spec, p = _bound(name, params, weights, learned, dtype)
-    xc = x.to(dtype)
-    v = spec.vjp(xc, g.to(dtype), p, namespace(dtype))
-    if isinstance(spec, Elementwise):
-        v = torch.where(torch.isnan(xc), xc, v)
-    return v.to(x.dtype)
+    if _fuse(x):
+        return _compiled("vjp", name, params, learned, dtype)(x.detach(), g.detach(), *(w.detach() for w in weights))
+    spec, p = _static(name, params)
+    return _vjp_kernel(spec, _with_weights(p, weights, learned, dtype), x, g, dtype, namespace(dtype))
 
 
 @torch.library.custom_op("actlab::apply", mutates_args=())
@@ -115,13 +197,31 @@ def param_grads_op(
     summed over the dimensions each parameter is broadcast along."""
     with torch.no_grad():
         dtype = compute_dtype(x)
-        spec, p = _bound(name, params, weights, learned, dtype)
-        xc, gc, ns = x.to(dtype), g.to(dtype), namespace(dtype)
-        out = []
-        for key, w in zip(learned.split(","), weights):
-            d = spec.param_derivatives[key](xc, p, ns)  # type: ignore[attr-defined]
-            out.append(_sum_to(gc * d, w.shape).to(w.dtype))
-        return out
+        if _fuse(x):
+            fused = _compiled("param", name, params, learned, dtype)
+            return list(fused(x.detach(), g.detach(), *(w.detach() for w in weights)))
+        spec, p = _static(name, params)
+        keys = learned.split(",")
+        q = _with_weights(p, weights, learned, dtype)
+        return list(_param_grads_kernel(spec, q, keys, x, g, weights, dtype, namespace(dtype)))
+
+
+def _param_grads_kernel(
+    spec: Spec,
+    p: Any,
+    keys: Sequence[str],
+    x: torch.Tensor,
+    g: torch.Tensor,
+    weights: Sequence[torch.Tensor],
+    dtype: torch.dtype,
+    ns: Any,
+) -> tuple[torch.Tensor, ...]:
+    xc, gc = x.to(dtype), g.to(dtype)
+    out = []
+    for key, w in zip(keys, weights):
+        d = spec.param_derivatives[key](xc, p, ns)  # type: ignore[attr-defined]
+        out.append(_sum_to(gc * d, w.shape).to(w.dtype))
+    return tuple(out)
 
 
 def _sum_to(t: torch.Tensor, shape: torch.Size) -> torch.Tensor:
