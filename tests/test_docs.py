@@ -29,11 +29,27 @@ def test_docstring_examples(module: object) -> None:
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_readme_register_example_runs() -> None:
+def _block(after: str) -> str:
     text = (ROOT / "README.md").read_text()
-    block = text.split("### Your own activation\n\n```python\n", 1)[1].split("```", 1)[0]
+    return text.split(after, 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_register_example_runs() -> None:
     try:
-        exec(compile(block, "README.md", "exec"), {})
+        exec(compile(_block("### Your own activation"), "README.md", "exec"), {})
         assert actlab.get("cube_gate")(0.0) == 0.0
     finally:
         actlab.unregister("cube_gate")
+
+
+def test_readme_learnable_example_runs() -> None:
+    torch = pytest.importorskip("torch")
+    scope: dict[str, object] = {}
+    try:
+        exec(compile(_block("A learnable activation of your own"), "README.md", "exec"), scope)
+        layer = scope["layer"]
+        x = torch.randn(4, requires_grad=True)
+        layer(x).sum().backward()  # type: ignore[operator]
+        assert [n for n, _ in layer.named_parameters()] == ["a"]  # type: ignore[attr-defined]
+    finally:
+        actlab.unregister("scaled_tanh")
