@@ -9,7 +9,7 @@ and the bytes autograd saves for backward, for
 
 reported as ratios (actlab / eager, actlab / compiled; below 1 is better for actlab).
 
-    python benchmarks/torch_composites.py [--size N] [--repeats R] [--threads T] [--json FILE]
+    python benchmarks/torch_composites.py [--size N] [--repeats R] [--threads T] [--json FILE] [--only NAME ...]
 """
 
 from __future__ import annotations
@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--only", nargs="+", metavar="NAME", help="measure only these activations")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     x = torch.randn(args.size // 1024, 1024, generator=torch.Generator().manual_seed(0))
@@ -178,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     header = f"{'activation':24s} " + " ".join(f"{c:>15s}" for c in columns)
     print(header)
     for name, kwargs, composite, make_params, kind in CASES:
+        if args.only and name not in args.only:
+            continue
         params = make_params()
         ours = at.get(name, **kwargs)
         eager = functools.partial(_call, composite, params)
