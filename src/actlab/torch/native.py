@@ -52,6 +52,7 @@ def _prelu(x: torch.Tensor, p: Params) -> torch.Tensor:
 
 
 NATIVE: dict[str, Native] = {
+    "identity": Native(lambda x, p: x, None),  # nn.Identity is a placeholder more often than an activation
     "sigmoid": Native(lambda x, p: torch.sigmoid(x), nn.Sigmoid),
     "tanh": Native(lambda x, p: torch.tanh(x), nn.Tanh),
     "relu": Native(lambda x, p: F.relu(x), nn.ReLU),
