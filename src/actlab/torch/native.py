@@ -8,7 +8,7 @@ kernel by default and the catalog's own formulas with ``exact=True``.
 
 The native kernels agree with the NumPy reference to 1e-10 relative (plus 1e-15
 absolute) on finite inputs of moderate size (a test checks every row); in the far
-tails some are less exact, as measured by ``python -m actlab.torch.native`` on the
+tails some are less exact, as measured by ``python benchmarks/native_gaps.py`` on the
 accuracy grid (float64):
 
 * NaN at ±inf: gelu, gelu_tanh, silu, mish, softsign, and their derivatives;
@@ -114,34 +114,3 @@ def catalog_entry_of(module: nn.Module) -> tuple[str, dict[str, Any]] | None:
         if row.module is not None and type(module) is row.module:
             return name, row.params_of(module)
     return None
-
-
-def _measure() -> None:  # pragma: no cover - a report, run by hand
-    import numpy as np
-
-    import actlab
-    from actlab.accuracy import grid
-
-    x = grid("float64")
-    x = np.concatenate([x, [-np.inf, np.inf]])
-    print(f"{'name':12s} {'f: max rel. gap':>18s}  {'at x':>12s}  {'df: max rel. gap':>18s}  {'at x':>12s}")
-    for name, row in NATIVE.items():
-        act = actlab.get(name)
-        if act.kind != "elementwise" or not row.when(act.bound):
-            continue
-        xt = torch.tensor(x, requires_grad=True)
-        y = row.fn(xt, act.bound)
-        (g,) = torch.autograd.grad(y.sum(), xt)
-        cells = []
-        for got, ref in ((y.detach().numpy(), act(x)), (g.numpy(), act.derivative(x))):
-            with np.errstate(all="ignore"):
-                rel = np.abs(got - ref) / np.maximum(np.abs(ref), np.finfo(float).tiny)
-            rel[(got == ref) | (np.isnan(got) & np.isnan(ref))] = 0.0
-            rel[np.isnan(rel)] = np.inf
-            i = int(np.argmax(rel))
-            cells.append(f"{rel[i]:18.3g}  {x[i]:12.4g}")
-        print(f"{name:12s} " + "  ".join(cells))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    _measure()
