@@ -301,6 +301,98 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _elementwise(name: str, params: Sequence[str]) -> Activation:
+    spec = registry.spec(name)
+    if not isinstance(spec, Elementwise):
+        raise UsageError(f"{spec.name} is not elementwise (kind: {spec.kind}); this analysis is for elementwise ones")
+    return get(spec.name, **_parse_params(spec, params))
+
+
+def _fmt_extremum(e: Any) -> str:
+    return f"{e.value:.10g}" + (f" at x = {e.at:.10g}" if e.at is not None else " (approached at ±inf)")
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .analysis import MeanField, gains, properties
+    from .analysis.selfnorm import self_normalizing_scaling
+
+    act = _elementwise(args.name, args.param)
+    p = properties(act)
+    g = gains(act)
+    mf = MeanField(act, g["forward"] ** 2, 0.0).depth_scales()
+    sn = self_normalizing_scaling(act)
+    data = {"properties": p.as_dict(), "gains": g, "propagation_at_forward_gain": mf, "self_normalizing": sn}
+    if args.json:
+        _emit_json(data)
+        return 0
+    rows = [
+        ("infimum", _fmt_extremum(p.infimum)),
+        ("supremum", _fmt_extremum(p.supremum)),
+        ("monotonic", _yes(p.monotonic)),
+        ("kinks found", ", ".join(f"{k:g}" for k in p.kinks) or "none"),
+        ("continuity", _smoothness(p.smoothness)),
+        ("E[f(z)], E[f(z)²]", f"{p.mean:.10g}, {p.second_moment:.10g}"),
+        ("E[f'(z)], E[f'(z)²]", f"{p.mean_derivative:.10g}, {p.derivative_second_moment:.10g}"),
+        ("dead fraction", f"{p.dead_fraction:.6g}  (f' = 0, z ~ N(0, 1))"),
+        ("saturated fraction", f"{p.saturated_fraction:.6g}  (|f'| < 0.01)"),
+        ("Lipschitz constant", f"{p.lipschitz:.10g}"),
+        ("gain (forward)", f"{g['forward']:.10g}"),
+        ("gain (backward)", f"{g['backward']:.10g}"),
+        ("q*, χ₁ at that gain", f"{mf['q_star']:.6g}, {mf['chi1']:.6g}"),
+        (
+            "self-normalizing",
+            f"{sn['scale']:.10g}·f(x) + {sn['shift']:.10g}: " + ("stable" if sn["stable"] else "unstable"),
+        ),
+    ]
+    print(f"{act!r}")
+    print(_table(rows, ("property", "value")))
+    print("\nz ~ N(0, 1); gains keep the forward / backward second moment (weights N(0, gain²/fan)).")
+    return 0
+
+
+def _cmd_gain(args: argparse.Namespace) -> int:
+    from .analysis.gains import TORCH_GAINS, gains
+
+    act = _elementwise(args.name, args.param)
+    g = gains(act)
+    torch_gain = TORCH_GAINS.get(act.name, (None, None))[1] if not act.params else None
+    data = {"name": act.name, "params": act.params, **g, "torch_calculate_gain": torch_gain}
+    if args.json:
+        _emit_json(data)
+    else:
+        line = f"{act!r}: forward gain {g['forward']:.10g}, backward gain {g['backward']:.10g}"
+        print(line + (f" (torch.nn.init.calculate_gain: {torch_gain:.10g})" if torch_gain is not None else ""))
+    return 0
+
+
+def _cmd_propagate(args: argparse.Namespace) -> int:
+    from .analysis import MeanField
+
+    out = []
+    for name in args.names:
+        act = _elementwise(name, args.param)
+        mf = MeanField(act, args.sigma_w2, args.sigma_b2)
+        qs = mf.layers(args.q0, args.depth)
+        out.append({"name": act.name, "variances": qs, **mf.depth_scales()})
+    if args.json:
+        _emit_json(out)
+        return 0
+    print(f"σ_w² = {args.sigma_w2:g}, σ_b² = {args.sigma_b2:g}, q⁰ = {args.q0:g}")
+    rows = [
+        (
+            r["name"],
+            f"{r['q_star']:.6g}",
+            f"{r['chi1']:.6g}",
+            f"{r['xi_q']:.4g}",
+            f"{r['xi_c']:.4g}",
+            f"{r['variances'][-1]:.6g}",
+        )
+        for r in out
+    ]
+    print(_table(rows, ("activation", "q*", "χ₁", "ξ_q", "ξ_c", f"q at layer {args.depth}")))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="actlab",
@@ -354,6 +446,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dense", action="store_true", help="add 8001 points on [-40, 40] (much slower)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_cmd_accuracy)
+
+    p = sub.add_parser(
+        "analyze", help="computed properties, gains, propagation and self-normalization of one activation"
+    )
+    p.add_argument("name", help="activation name or alias (elementwise)")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="K=V", help="set a parameter")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_analyze)
+
+    p = sub.add_parser("gain", help="the init gains that keep the forward and backward second moments")
+    p.add_argument("name", help="activation name or alias (elementwise)")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="K=V", help="set a parameter")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_gain)
+
+    p = sub.add_parser("propagate", help="mean-field variance through depth, q*, χ₁ and depth scales")
+    p.add_argument("names", nargs="+", metavar="NAME", help="activations (elementwise)")
+    p.add_argument("--depth", type=int, default=20, help="layers (default 20)")
+    p.add_argument("--sigma-w2", type=float, default=1.0, help="weight variance × fan-in (default 1)")
+    p.add_argument("--sigma-b2", type=float, default=0.0, help="bias variance (default 0)")
+    p.add_argument("--q0", type=float, default=1.0, help="input variance (default 1)")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="K=V", help="set a parameter")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_propagate)
     return parser
 
 

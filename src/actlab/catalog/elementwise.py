@@ -452,10 +452,11 @@ def _xielu_definition(x: Any, p: Params, xp: Any) -> Any:
 
 def _xielu_range(p: Params) -> Interval:
     # on x <= 0, f' = alpha_n (e^x - 1) + beta vanishes at x* = log(1 - beta / alpha_n)
-    if p.eps != 0.0 or p.beta <= 0:
+    if p.beta <= 0:
         return REAL
     xs = math.log1p(-p.beta / p.alpha_n)
-    return Interval(-p.beta + (p.beta - p.alpha_n) * xs, INF, lo_closed=True)
+    # eps < 0 moves f only on (eps, 0], by less than alpha_n |eps|: the minimum is then approximate
+    return Interval(-p.beta + (p.beta - p.alpha_n) * xs, INF, lo_closed=True, approx=p.eps != 0.0)
 
 
 def _xielu_kinks(p: Params) -> tuple[Kink, ...]:

@@ -1,0 +1,119 @@
+"""Self-normalization (Klambauer et al. 2017): the map of activation mean and variance through
+a layer, its fixed points and their stability, and the constants that make (0, 1) stable.
+
+A unit fed by n inputs of mean μ and variance ν, with weights summing to ω = Σ w_i and
+τ = Σ w_i², sees z ~ N(μω, ντ); its output has mean μ̃ = E[f(z)] and variance ν̃ = Var f(z).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from scipy import optimize
+
+from ..numpy import Activation, get
+from .quadrature import gaussian_expectation, vectorised
+
+
+def _breaks(act: Activation) -> list[float]:
+    return [k.x for k in act.spec.kink_points(act.bound)]
+
+
+def moment_map(
+    act: Activation | str, mu: float, nu: float, omega: float = 0.0, tau: float = 1.0
+) -> tuple[float, float]:
+    """(μ̃, ν̃) for inputs of mean μ and variance ν."""
+    act = get(act) if isinstance(act, str) else act
+    f = vectorised(act)
+    mean, std = mu * omega, math.sqrt(max(nu * tau, 0.0))
+    m1 = gaussian_expectation(f, mean=mean, std=std, breaks=_breaks(act))
+    m2 = gaussian_expectation(lambda t: f(t) ** 2, mean=mean, std=std, breaks=_breaks(act))
+    return m1, m2 - m1 * m1
+
+
+def jacobian(act: Activation | str, mu: float, nu: float, omega: float = 0.0, tau: float = 1.0) -> np.ndarray:
+    """d(μ̃, ν̃)/d(μ, ν) by central differences."""
+    h = 1e-6
+    cols = []
+    for dmu, dnu in ((h, 0.0), (0.0, h)):
+        plus = moment_map(act, mu + dmu, nu + dnu, omega, tau)
+        minus = moment_map(act, mu - dmu, nu - dnu, omega, tau)
+        cols.append([(a - b) / (2 * h) for a, b in zip(plus, minus)])
+    return np.array(cols).T
+
+
+def stability(
+    act: Activation | str, mu: float = 0.0, nu: float = 1.0, omega: float = 0.0, tau: float = 1.0
+) -> dict[str, Any]:
+    """The fixed point nearest (μ, ν), the Jacobian's eigenvalues there, and whether it attracts."""
+    act = get(act) if isinstance(act, str) else act
+    res = optimize.root(lambda v: np.array(moment_map(act, v[0], v[1], omega, tau)) - v, [mu, nu], tol=1e-13)
+    fixed = res.x
+    eig = np.linalg.eigvals(jacobian(act, fixed[0], fixed[1], omega, tau))
+    return {
+        "fixed_point": (float(fixed[0]), float(fixed[1])),
+        "eigenvalues": [complex(e) if abs(e.imag) > 1e-12 else float(e.real) for e in eig],
+        "stable": bool(np.max(np.abs(eig)) < 1.0),
+        "converged": bool(res.success),
+    }
+
+
+def solve_selu_constants() -> tuple[float, float]:
+    """α and λ with μ̃(0, 1) = 0 and ν̃(0, 1) = 1 for λ·ELU_α (ω = 0, τ = 1): SELU's constants."""
+
+    def residual(v: np.ndarray) -> np.ndarray:
+        alpha, lam = v
+        elu = get("elu", alpha=alpha)
+        f = vectorised(elu)
+        m1 = gaussian_expectation(lambda t: lam * f(t), breaks=[0.0])
+        m2 = gaussian_expectation(lambda t: (lam * f(t)) ** 2, breaks=[0.0])
+        return np.array([m1, m2 - 1.0])
+
+    res = optimize.root(residual, [1.6, 1.05], tol=1e-15)
+    return float(res.x[0]), float(res.x[1])
+
+
+def self_normalizing_scaling(act: Activation | str, **params: Any) -> dict[str, Any]:
+    """λ and β making g(x) = λ f(x) + β map N(0, 1) to mean 0, variance 1, and the stability of (0, 1)."""
+    act = get(act, **params) if isinstance(act, str) else act
+    mu, var = moment_map(act, 0.0, 1.0)
+    lam = 1.0 / math.sqrt(var)
+    beta = -lam * mu
+    f = vectorised(act)
+
+    class _Scaled:
+        spec = act.spec
+        bound = act.bound
+
+        def __call__(self, x: np.ndarray) -> np.ndarray:
+            return lam * act(x) + beta
+
+    scaled = _Scaled()
+    jac = _jacobian_of(lambda m, n: _scaled_map(f, lam, beta, m, n, _breaks(act)))
+    eig = np.linalg.eigvals(jac)
+    del scaled
+    return {
+        "name": act.name,
+        "scale": lam,
+        "shift": beta,
+        "eigenvalues": [float(e.real) for e in eig],
+        "stable": bool(np.max(np.abs(eig)) < 1.0),
+    }
+
+
+def _scaled_map(f: Any, lam: float, beta: float, mu: float, nu: float, breaks: list[float]) -> tuple[float, float]:
+    std = math.sqrt(max(nu, 0.0))
+    m1 = gaussian_expectation(lambda t: lam * f(t) + beta, std=std, breaks=breaks)
+    m2 = gaussian_expectation(lambda t: (lam * f(t) + beta) ** 2, std=std, breaks=breaks)
+    return m1, m2 - m1 * m1
+
+
+def _jacobian_of(fmap: Any, mu: float = 0.0, nu: float = 1.0) -> np.ndarray:
+    h = 1e-6
+    cols = []
+    for dmu, dnu in ((h, 0.0), (0.0, h)):
+        plus, minus = fmap(mu + dmu, nu + dnu), fmap(mu - dmu, nu - dnu)
+        cols.append([(a - b) / (2 * h) for a, b in zip(plus, minus)])
+    return np.array(cols).T
