@@ -37,7 +37,7 @@ def main() -> None:
                 "infimum_at": p.infimum.at,
                 "sn_scale": sn["scale"],
                 "sn_shift": sn["shift"],
-                "sn_stable": sn["stable"],
+                "sn_status": sn["status"],
                 "sn_eigenvalues": sn["eigenvalues"],
                 "seconds": time.perf_counter() - t,
             }
@@ -57,7 +57,7 @@ def main() -> None:
             f"{r['infimum_at']:.10g}" if r["infimum_at"] is not None else "(limit)",
             f"{r['sn_scale']:.6f}",
             f"{r['sn_shift']:.6f}",
-            "stable" if r["sn_stable"] else "unstable",
+            r["sn_status"],
         ]
         print(f"{r['name']:12s} " + " ".join(f"{c:>14s}" for c in cells))
     print(f"\nanalysed {len(rows)} activations in {total:.1f} s; SELU constants solved in {selu_seconds:.2f} s:")

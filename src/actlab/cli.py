@@ -341,7 +341,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         ("q*, χ₁ at that gain", f"{mf['q_star']:.6g}, {mf['chi1']:.6g}"),
         (
             "self-normalizing",
-            f"{sn['scale']:.10g}·f(x) + {sn['shift']:.10g}: " + ("stable" if sn["stable"] else "unstable"),
+            f"{sn['scale']:.10g}·f(x) + {sn['shift']:.10g}: " + sn["status"],
         ),
     ]
     print(f"{act!r}")

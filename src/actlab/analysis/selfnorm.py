@@ -16,6 +16,15 @@ from scipy import optimize
 from ..numpy import Activation, get
 from .quadrature import gaussian_expectation, vectorised
 
+MARGIN = 1e-6
+"""A spectral radius within this of 1 is marginal (homogeneous activations such as a scaled
+ReLU map every variance to a multiple of itself: the eigenvalue is exactly 1)."""
+
+
+def _status(eigenvalues: Any) -> str:
+    radius = float(np.max(np.abs(eigenvalues)))
+    return "stable" if radius < 1 - MARGIN else ("marginal" if radius <= 1 + MARGIN else "unstable")
+
 
 def _breaks(act: Activation) -> list[float]:
     return [k.x for k in act.spec.kink_points(act.bound)]
@@ -55,7 +64,8 @@ def stability(
     return {
         "fixed_point": (float(fixed[0]), float(fixed[1])),
         "eigenvalues": [complex(e) if abs(e.imag) > 1e-12 else float(e.real) for e in eig],
-        "stable": bool(np.max(np.abs(eig)) < 1.0),
+        "status": _status(eig),
+        "stable": _status(eig) == "stable",
         "converged": bool(res.success),
     }
 
@@ -99,7 +109,8 @@ def self_normalizing_scaling(act: Activation | str, **params: Any) -> dict[str, 
         "scale": lam,
         "shift": beta,
         "eigenvalues": [float(e.real) for e in eig],
-        "stable": bool(np.max(np.abs(eig)) < 1.0),
+        "status": _status(eig),
+        "stable": _status(eig) == "stable",
     }
 
 
