@@ -44,13 +44,7 @@ def moment_map(
 
 def jacobian(act: Activation | str, mu: float, nu: float, omega: float = 0.0, tau: float = 1.0) -> np.ndarray:
     """d(μ̃, ν̃)/d(μ, ν) by central differences."""
-    h = 1e-6
-    cols = []
-    for dmu, dnu in ((h, 0.0), (0.0, h)):
-        plus = moment_map(act, mu + dmu, nu + dnu, omega, tau)
-        minus = moment_map(act, mu - dmu, nu - dnu, omega, tau)
-        cols.append([(a - b) / (2 * h) for a, b in zip(plus, minus)])
-    return np.array(cols).T
+    return _jacobian_of(lambda m, n: moment_map(act, m, n, omega, tau), mu, nu)
 
 
 def stability(
@@ -92,18 +86,7 @@ def self_normalizing_scaling(act: Activation | str, **params: Any) -> dict[str, 
     lam = 1.0 / math.sqrt(var)
     beta = -lam * mu
     f = vectorised(act)
-
-    class _Scaled:
-        spec = act.spec
-        bound = act.bound
-
-        def __call__(self, x: np.ndarray) -> np.ndarray:
-            return lam * act(x) + beta
-
-    scaled = _Scaled()
-    jac = _jacobian_of(lambda m, n: _scaled_map(f, lam, beta, m, n, _breaks(act)))
-    eig = np.linalg.eigvals(jac)
-    del scaled
+    eig = np.linalg.eigvals(_jacobian_of(lambda m, n: _scaled_map(f, lam, beta, m, n, _breaks(act))))
     return {
         "name": act.name,
         "scale": lam,
