@@ -21,11 +21,13 @@ from __future__ import annotations
 from . import functional
 from .functional import apply
 from .modules import GLU, Activation, Bilinear, GatedFFN, GeGLU, LogSoftmax, Maxout, ReGLU, Softmax, SwiGLU, get
+from .monitor import ActivationMonitor
 from .surgery import catalog_entry, find_activations, replace_activations
 
 __all__ = [
     "GLU",
     "Activation",
+    "ActivationMonitor",
     "Bilinear",
     "GatedFFN",
     "GeGLU",
