@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -78,3 +79,15 @@ def test_convolutional_channels() -> None:
     with ActivationMonitor(net) as mon:
         net(torch.randn(8, 1, 6, 6))
     assert mon.summary()[0].dead_fraction == pytest.approx(0.5)
+
+
+def test_dying_relu_recipe() -> None:
+    from actlab.torch.recipes import dying_relu
+
+    runs = dying_relu()
+    relu = runs["relu"]["dead"][:, 1]
+    assert relu[-1] > 0.3 and relu[-1] > 3 * relu[0]  # ReLU units die during training
+    for name in ("leaky_relu", "elu"):
+        assert (runs[name]["dead"] == 0).all()
+        loss = runs[name]["loss"]
+        assert np.isfinite(loss).all() and loss[-1] < loss[0]
