@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   create .venv when absent, install actlab, and run the main job
-#   make test   create .venv when absent, install actlab with its test tools and PyTorch (CPU), and run the tests
+#   make test   create .venv when absent, install actlab with its test tools, PyTorch (CPU) and the
+#               experiment datasets' packages, and run the tests
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -15,7 +16,7 @@ install: $(BIN)/python
 	$(PIP) -e .
 
 install-test: $(BIN)/python
-	$(PIP) -e '.[test,torch]'
+	$(PIP) -e '.[test,torch,experiments]'
 
 demo: install
 	$(BIN)/actlab list

@@ -393,6 +393,69 @@ def _cmd_propagate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .experiments import ResultsStore, configs, summarise, sweep
+    from .experiments.datasets import DATASETS
+    from .experiments.runner import progress_bar
+
+    names = [registry.spec(n.strip()).name for n in args.activations.split(",") if n.strip()]
+    if not names:
+        raise UsageError("--activations needs at least one name")
+    if args.dataset not in DATASETS:
+        raise UsageError(f"unknown dataset {args.dataset!r}; choose from {', '.join(DATASETS)}")
+    for value, what in (
+        (args.seeds, "--seeds"),
+        (args.epochs, "--epochs"),
+        (args.depth, "--depth"),
+        (args.width, "--width"),
+        (args.workers, "--workers"),
+    ):
+        if value < 1:
+            raise UsageError(f"{what} must be a positive integer; got {value}")
+    todo = configs(
+        args.dataset, args.model, names, args.seeds, epochs=args.epochs, depth=args.depth, width=args.width, lr=args.lr
+    )
+    with ResultsStore(args.db) as store:
+        ran = sweep(todo, store, workers=args.workers, progress=None if args.json else progress_bar)
+        rows = summarise(store, todo)
+    if args.json:
+        _emit_json({"ran": ran, "skipped": len(todo) - ran, "table": rows})
+        return 0
+    print(f"{args.dataset}, {args.model}: {ran} runs trained, {len(todo) - ran} already in {args.db}")
+    table = [(r["rank"], r["activation"], r["runs"], f"{r['test_acc']:.4f} ± {r['ci95']:.4f}") for r in rows]
+    print(_table(table, ("rank", "activation", "runs", "test accuracy (mean ± 95% CI)")))
+    return 0
+
+
+def _cmd_results(args: argparse.Namespace) -> int:
+    import csv
+    from pathlib import Path
+
+    from .experiments import ResultsStore
+
+    if not Path(args.db).exists():
+        raise UsageError(f"no results file {args.db}; `actlab compare` writes one")
+    with ResultsStore(args.db) as store:
+        runs = list(store.runs())
+    flat = [{**r["config"], **{k: v for k, v in r["result"]["final"].items()}, "key": r["key"]} for r in runs]
+    if args.csv:
+        fields = list(flat[0]) if flat else ["key"]
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(
+            {k: (json.dumps(v) if isinstance(v, (list, tuple)) else v) for k, v in row.items()} for row in flat
+        )
+    elif args.json:
+        _emit_json(runs)
+    else:
+        rows = [
+            (r["dataset"], r["model"], r["activation"], r["seed"], r["epochs"], f"{r['test_acc']:.4f}") for r in flat
+        ]
+        print(_table(rows, ("dataset", "model", "activation", "seed", "epochs", "test acc")))
+        print(f"\n{len(flat)} finished runs in {args.db}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="actlab",
@@ -470,6 +533,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", "-p", action="append", default=[], metavar="K=V", help="set a parameter")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_cmd_propagate)
+
+    p = sub.add_parser(
+        "compare",
+        help="train the same model with several activations and seeds on real data (resumable)",
+        description="Train one model per activation and seed; finished runs are kept in --db and skipped on a re-run.",
+    )
+    p.add_argument("--dataset", default="moons", help="mnist1d, digits, spirals or moons (default moons)")
+    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    p.add_argument("--activations", default="relu,gelu,silu,tanh", help="comma-separated names")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--depth", type=int, default=3, help="hidden layers of the MLP")
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--db", default="actlab-results.sqlite", help="results file (default ./actlab-results.sqlite)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_compare)
+
+    p = sub.add_parser("results", help="list or export the finished runs of the results store")
+    p.add_argument("--db", default="actlab-results.sqlite")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--csv", action="store_true", help="CSV on stdout")
+    fmt.add_argument("--json", action="store_true", help="JSON on stdout")
+    p.set_defaults(run=_cmd_results)
     return parser
 
 

@@ -1,0 +1,174 @@
+"""Comparisons of activations on real data: one training run per (activation, seed), run in
+parallel worker processes, each run committed to the results store when it finishes.
+
+The unit of work is a pure function, :func:`run`, of a :class:`RunConfig`; the sweep maps it
+over the configurations that the store does not already hold, through a
+``concurrent.futures`` executor (a process pool here).  Any executor with the same interface
+— Ray's ``ray.util.multiprocessing`` pool or a Dask client — can take its place to run the
+same sweep on a cluster without changing the runner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import multiprocessing
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from .store import ResultsStore
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    dataset: str
+    model: str
+    activation: str
+    seed: int
+    epochs: int = 10
+    depth: int = 3
+    width: int = 64
+    lr: float = 1e-3
+    batch_size: int = 128
+    params: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:24]
+
+
+_DATA: dict[tuple[str, int], Any] = {}
+
+
+def _dataset(name: str) -> Any:
+    from .datasets import load
+
+    if (name, 0) not in _DATA:
+        _DATA[(name, 0)] = load(name, seed=0)  # the split is fixed; the seed varies the training
+    return _DATA[(name, 0)]
+
+
+def run(config: RunConfig) -> dict[str, Any]:
+    """Train one model and return its per-epoch history (deterministic for a configuration)."""
+    import torch
+    from torch import nn
+
+    from ..torch.init import init_
+    from ..torch.monitor import ActivationMonitor
+    from .models import build
+
+    torch.set_num_threads(1)
+    torch.manual_seed(config.seed)
+    xtr, ytr, xte, yte = _dataset(config.dataset)
+    classes = int(max(ytr.max(), yte.max())) + 1
+    model = build(config.model, tuple(xtr.shape[1:]), classes, config.activation, config.depth, config.width)
+    init_(model, config.activation)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    gen = torch.Generator().manual_seed(config.seed)
+    history = []
+    start = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = torch.randperm(len(xtr), generator=gen)
+        with ActivationMonitor(model, window=max(1, len(xtr) // config.batch_size)) as monitor:
+            for i in range(0, len(xtr), config.batch_size):
+                idx = order[i : i + config.batch_size]
+                opt.zero_grad()
+                loss = nn.functional.cross_entropy(model(xtr[idx]), ytr[idx])
+                loss.backward()
+                opt.step()
+            layers = monitor.summary()
+        model.eval()
+        with torch.no_grad():
+            tr_out, te_out = model(xtr), model(xte)
+            row = {
+                "epoch": epoch,
+                "train_loss": nn.functional.cross_entropy(tr_out, ytr).item(),
+                "train_acc": (tr_out.argmax(1) == ytr).double().mean().item(),
+                "test_loss": nn.functional.cross_entropy(te_out, yte).item(),
+                "test_acc": (te_out.argmax(1) == yte).double().mean().item(),
+                "dead": float(np.mean([s.dead_fraction for s in layers])),
+                "grad_first_over_last": layers[0].grad_norm / layers[-1].grad_norm
+                if layers[-1].grad_norm
+                else math.nan,
+                "seconds": time.perf_counter() - start,
+            }
+        history.append(row)
+    return {"history": history, "final": history[-1]}
+
+
+def configs(
+    dataset: str,
+    model: str,
+    activations: Iterable[str],
+    seeds: int,
+    **settings: Any,
+) -> list[RunConfig]:
+    return [RunConfig(dataset, model, a, s, **settings) for a in activations for s in range(seeds)]
+
+
+def sweep(
+    todo: list[RunConfig],
+    store: ResultsStore,
+    *,
+    workers: int = 2,
+    progress: Callable[[int, int, RunConfig], None] | None = None,
+) -> int:
+    """Run the configurations the store does not hold; commit each as it finishes. Returns how many ran."""
+    done = store.finished()
+    pending = [c for c in todo if c.key() not in done]
+    total = len(pending)
+    if not pending:
+        return 0
+    if workers <= 1:
+        for i, c in enumerate(pending, 1):
+            store.add(c.key(), asdict(c), run(c))
+            if progress:
+                progress(i, total, c)
+        return total
+    context = multiprocessing.get_context("spawn")  # no fork of a threaded torch
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(run, c): c for c in pending}
+        for i, fut in enumerate(as_completed(futures), 1):
+            c = futures[fut]
+            store.add(c.key(), asdict(c), fut.result())
+            if progress:
+                progress(i, total, c)
+    return total
+
+
+def progress_bar(i: int, total: int, config: RunConfig) -> None:
+    width = 30
+    filled = int(width * i / total)
+    sys.stderr.write(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {i}/{total} {config.activation} seed {config.seed}   "
+    )
+    if i == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def summarise(store: ResultsStore, todo: list[RunConfig]) -> list[dict[str, Any]]:
+    """Mean ± 95% confidence interval of the final test accuracy per activation, ranked."""
+    wanted = {c.key(): c for c in todo}
+    by_activation: dict[str, list[float]] = {}
+    for r in store.runs():
+        c = wanted.get(r["key"])
+        if c is not None:
+            by_activation.setdefault(c.activation, []).append(r["result"]["final"]["test_acc"])
+    rows = []
+    for name, accs in by_activation.items():
+        a = np.array(accs)
+        half = float(stats.t.ppf(0.975, len(a) - 1) * a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else math.nan
+        rows.append({"activation": name, "runs": len(a), "test_acc": float(a.mean()), "ci95": half})
+    rows.sort(key=lambda r: -r["test_acc"])
+    for rank, r in enumerate(rows, 1):
+        r["rank"] = rank
+    return rows

@@ -1,0 +1,82 @@
+"""The results store: one embedded SQLite file, one row per finished run.
+
+Each run is written in its own transaction when it finishes, so a sweep killed at any
+moment (SIGKILL included) keeps every run it had finished; running the sweep again skips
+them.  A file that is not an actlab results database (or not a database at all) is refused
+with a clear error and never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import ActlabError
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x61637462  # "actb": marks the file as an actlab results database
+DEFAULT_PATH = "actlab-results.sqlite"
+
+
+class StoreError(ActlabError):
+    """A results file that cannot be used (corrupt, foreign, or from a newer actlab)."""
+
+
+class ResultsStore:
+    """Finished runs keyed by the hash of their configuration."""
+
+    def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
+        self.path = Path(path)
+        fresh = not self.path.exists() or self.path.stat().st_size == 0
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30)
+            app = self._db.execute("PRAGMA application_id").fetchone()[0]
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path} is not a usable results database ({exc}); move it aside or pass another --db"
+            ) from None
+        if fresh or (app == 0 and not tables):
+            with self._db:
+                self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS runs (key TEXT PRIMARY KEY, config TEXT NOT NULL, "
+                    "result TEXT NOT NULL, finished REAL NOT NULL)"
+                )
+        elif app != APPLICATION_ID:
+            raise StoreError(f"{self.path} is an SQLite database of something else; actlab will not write to it")
+        elif version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} was written by a newer actlab (schema {version} > {SCHEMA_VERSION})")
+        self._db.execute("PRAGMA journal_mode = WAL")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def finished(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT key FROM runs")}
+
+    def add(self, key: str, config: dict[str, Any], result: dict[str, Any]) -> None:
+        """Record one finished run, atomically."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO runs (key, config, result, finished) VALUES (?, ?, ?, ?)",
+                (key, json.dumps(config, sort_keys=True), json.dumps(result), time.time()),
+            )
+
+    def runs(self) -> Iterator[dict[str, Any]]:
+        for key, config, result, finished in self._db.execute(
+            "SELECT key, config, result, finished FROM runs ORDER BY finished"
+        ):
+            yield {"key": key, "config": json.loads(config), "result": json.loads(result), "finished": finished}
