@@ -58,13 +58,23 @@ def _dataset(name: str) -> Any:
 def run(config: RunConfig) -> dict[str, Any]:
     """Train one model and return its per-epoch history (deterministic for a configuration)."""
     import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread per run: runs are reproducible and workers do not compete
+    try:
+        return _train(config)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(config: RunConfig) -> dict[str, Any]:
+    import torch
     from torch import nn
 
     from ..torch.init import init_
     from ..torch.monitor import ActivationMonitor
     from .models import build
 
-    torch.set_num_threads(1)
     torch.manual_seed(config.seed)
     xtr, ytr, xte, yte = _dataset(config.dataset)
     classes = int(max(ytr.max(), yte.max())) + 1
