@@ -167,3 +167,26 @@ def test_results_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    from actlab.experiments.figures import dying_relu_figure, monitor_figure
+    from actlab.torch.monitor import ActivationMonitor
+    from actlab.torch.recipes import dying_relu
+
+    db = str(tmp_path / "r.sqlite")
+    out = tmp_path / "figs"
+    args = ["compare", "--activations", "relu,gelu", "--seeds", "2", "--epochs", "2", "--workers", "1"]
+    assert main([*args, "--db", db, "--figures", str(out)]) == 0
+    for name in ("learning_curves.png", "accuracy.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    runs = dying_relu(steps=20)
+    assert dying_relu_figure(runs, tmp_path / "dying.png").stat().st_size > 1000
+    net = build("mlp", (2,), 2, "relu", 2, 8)
+    with ActivationMonitor(net) as mon:
+        for _ in range(3):
+            net(torch.randn(16, 2)).sum().backward()
+            mon.step()
+    assert monitor_figure(mon, tmp_path / "monitor.png").stat().st_size > 1000
+    assert not list(tmp_path.glob("*.tmp*"))

@@ -418,6 +418,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     with ResultsStore(args.db) as store:
         ran = sweep(todo, store, workers=args.workers, progress=None if args.json else progress_bar)
         rows = summarise(store, todo)
+        keys = {c.key() for c in todo}
+        results = [r for r in store.runs() if r["key"] in keys]
+    if args.figures:
+        from .experiments.figures import comparison_figures
+
+        comparison_figures(results, rows, args.figures)
     if args.json:
         _emit_json({"ran": ran, "skipped": len(todo) - ran, "table": rows})
         return 0
@@ -549,6 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--db", default="actlab-results.sqlite", help="results file (default ./actlab-results.sqlite)")
+    p.add_argument("--figures", metavar="DIR", help="write learning_curves.png and accuracy.png there")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_cmd_compare)
 
