@@ -143,7 +143,10 @@ def sweep(
             if progress:
                 progress(i, total, c)
         return total
-    context = multiprocessing.get_context("spawn")  # no fork of a threaded torch
+    # forkserver: workers fork from a clean server that has imported torch once (cheap starts),
+    # never from this process, whose torch may have started threads
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["torch", "actlab.experiments.runner"])
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {pool.submit(run, c): c for c in pending}
         for i, fut in enumerate(as_completed(futures), 1):
