@@ -462,6 +462,29 @@ def _cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .viz import plot_activations
+
+    specs = [registry.spec(n) for n in args.names]
+    params: dict[str, dict[str, Any]] = {s.name: {} for s in specs}
+    for item in args.param:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise UsageError(f"--param takes NAME=VALUE; got {item!r}")
+        takers = [s for s in specs if key in {q.name for q in s.params}]
+        if not takers:
+            raise UsageError(f"none of {', '.join(s.name for s in specs)} has a parameter {key!r}")
+        for s in takers:
+            params[s.name][key] = s.param(key).parse(text, s.name)
+    acts = [get(s.name, **params[s.name]) for s in specs]
+    path = plot_activations(acts, args.output, derivative=args.derivative, x_range=tuple(args.range), grid=args.grid)
+    if args.json:
+        _emit_json({"written": str(path)})
+    else:
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="actlab",
@@ -558,6 +581,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures", metavar="DIR", help="write learning_curves.png and accuracy.png there")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_cmd_compare)
+
+    p = sub.add_parser("plot", help="figures of f and f' (overlay or small multiples)")
+    p.add_argument("names", nargs="+", metavar="NAME", help="elementwise activations")
+    p.add_argument("--output", "-o", required=True, help="FILE.png, FILE.svg or FILE.pdf")
+    p.add_argument("--derivative", "-d", action="store_true", help="also f'")
+    p.add_argument("--range", nargs=2, type=float, default=[-5.0, 5.0], metavar=("A", "B"), help="x from A to B")
+    p.add_argument("--grid", action="store_true", help="one panel per activation")
+    p.add_argument(
+        "--param", "-p", action="append", default=[], metavar="K=V", help="set a parameter (all that have it)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_plot)
 
     p = sub.add_parser("results", help="list or export the finished runs of the results store")
     p.add_argument("--db", default="actlab-results.sqlite")
