@@ -20,10 +20,11 @@ def test_readme_examples() -> None:
     assert result.attempted >= 3 and result.failed == 0
 
 
-@pytest.mark.parametrize("module", [actlab, actlab.catalog, actlab.numpy, "actlab.torch"])
+@pytest.mark.parametrize("module", [actlab, actlab.catalog, actlab.numpy, "actlab.guide", "actlab.torch"])
 def test_docstring_examples(module: object) -> None:
     if isinstance(module, str):
-        pytest.importorskip("torch")
+        if module == "actlab.torch":
+            pytest.importorskip("torch")
         module = importlib.import_module(module)
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0

@@ -485,6 +485,30 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_recommend(args: argparse.Namespace) -> int:
+    from .guide import recommend
+
+    r = recommend(
+        args.arch,
+        args.role,
+        args.task,
+        mobile=args.mobile,
+        deep=args.deep,
+        self_normalizing=args.self_normalizing,
+        accuracy_first=args.accuracy_first,
+        results=args.db,
+    )
+    if args.json:
+        _emit_json(r.as_dict())
+        return 0
+    print(f"use {r.choice}" + (f" (alternatives: {', '.join(r.alternatives)})" if r.alternatives else ""))
+    for reason in r.reasons:
+        print(f"  - {reason}")
+    for req in r.requirements:
+        print(f"  requires: {req}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="actlab",
@@ -581,6 +605,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures", metavar="DIR", help="write learning_curves.png and accuracy.png there")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_cmd_compare)
+
+    p = sub.add_parser("recommend", help="which activation for a layer, with computed reasons")
+    p.add_argument("--arch", choices=["mlp", "cnn", "transformer", "rnn"])
+    p.add_argument("--role", choices=["hidden", "gate", "state", "output"], default="hidden")
+    p.add_argument("--task", choices=["binary", "multiclass", "multilabel", "regression"], help="for output layers")
+    p.add_argument("--mobile", action="store_true", help="cheap to compute")
+    p.add_argument("--deep", action="store_true", help="a deep network")
+    p.add_argument("--self-normalizing", action="store_true", help="no normalization layers (SELU)")
+    p.add_argument("--accuracy-first", action="store_true", help="accuracy over speed (CNNs)")
+    p.add_argument("--db", default="actlab-results.sqlite", help="results file whose comparisons to cite, if present")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_recommend)
 
     p = sub.add_parser("plot", help="figures of f and f' (overlay or small multiples)")
     p.add_argument("names", nargs="+", metavar="NAME", help="elementwise activations")

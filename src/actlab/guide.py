@@ -1,0 +1,196 @@
+"""The decision guide: which activation for which layer, with the reasons computed, not typed.
+
+The branches follow the article's decision tree (MLP, CNN, transformer, RNN, output layers);
+every reason quotes a number the analysis computes for the activation (gain, dead and
+saturated fractions, extrema, smoothness, self-normalizing stability) and, when a results
+file holds comparisons that include it, the measured test accuracies.
+
+>>> r = recommend(arch="mlp", deep=True)
+>>> r.choice, r.alternatives
+('gelu', ['silu', 'mish'])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ActlabError
+
+ARCHS = ("mlp", "cnn", "transformer", "rnn")
+ROLES = ("hidden", "gate", "state", "output")
+TASKS = ("binary", "multiclass", "multilabel", "regression")
+
+
+@dataclass
+class Recommendation:
+    choice: str
+    alternatives: list[str]
+    reasons: list[str]
+    requirements: list[str] = field(default_factory=list)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _branch(
+    arch: str | None,
+    role: str,
+    task: str | None,
+    mobile: bool,
+    deep: bool,
+    self_normalizing: bool,
+    accuracy_first: bool,
+) -> tuple[str, list[str], str, list[str]]:
+    """(choice, alternatives, why in words, requirements) from the article's decision tree."""
+    if role == "output":
+        if task is None:
+            raise ActlabError("an output layer needs --task: " + ", ".join(TASKS))
+        if mobile or deep or self_normalizing or accuracy_first:
+            raise ActlabError(
+                "--mobile, --deep, --self-normalizing and --accuracy-first describe hidden layers, not outputs"
+            )
+        return {
+            "binary": ("sigmoid", [], "a probability in (0, 1) for one class", []),
+            "multiclass": ("softmax", ["log_softmax"], "a distribution over classes that sums to 1", []),
+            "multilabel": ("sigmoid", [], "one independent probability per label", []),
+            "regression": ("identity", [], "any real value: no activation on a regression output", []),
+        }[task]
+    if task is not None:
+        raise ActlabError("--task describes output layers; use it with --role output")
+    if arch is None:
+        raise ActlabError("a hidden, gate or state layer needs --arch: " + ", ".join(ARCHS))
+    if self_normalizing and arch != "mlp":
+        raise ActlabError("self-normalizing networks (SELU) are feed-forward MLPs; use --arch mlp")
+    if role in ("gate", "state"):
+        if mobile or self_normalizing or accuracy_first or deep:
+            raise ActlabError(
+                f"a {role} activation is fixed by the cell; drop --mobile/--deep/--self-normalizing/--accuracy-first"
+            )
+        if arch == "rnn":
+            return (
+                ("sigmoid", [], "LSTM/GRU gates open between 0 and 1", [])
+                if role == "gate"
+                else (
+                    "tanh",
+                    [],
+                    "the cell state stays bounded and zero-centred",
+                    [],
+                )
+            )
+        if arch == "transformer" and role == "gate":
+            return ("silu", ["gelu"], "the gate of SwiGLU (LLaMA, PaLM); GeGLU gates with GELU", [])
+        raise ActlabError(f"--role {role} applies to --arch rnn (or a transformer's gated FFN for gate)")
+    # hidden layers
+    if arch == "mlp":
+        if self_normalizing:
+            return (
+                "selu",
+                [],
+                "keeps activations at mean 0, variance 1 through depth without normalization layers",
+                ["LeCun normal initialisation", "alpha dropout instead of dropout", "no batch normalization"],
+            )
+        if deep:
+            return ("gelu", ["silu", "mish"], "smooth, no dead zone: gradients keep flowing through many layers", [])
+        if mobile:
+            return ("relu", ["hardswish"], "the cheapest nonlinearity", [])
+        return ("relu", ["leaky_relu"], "simple, fast and sparse; Leaky ReLU if units die", [])
+    if arch == "cnn":
+        if mobile:
+            return ("hardswish", ["relu6", "hardsigmoid"], "Swish without exponentials, as in MobileNetV3", [])
+        if deep:
+            return ("relu", [], "deep ResNets train with ReLU and He initialisation", ["He (Kaiming) initialisation"])
+        if accuracy_first:
+            return ("mish", ["silu"], "smooth self-gated units that often add accuracy in vision models", [])
+        return ("relu", ["mish", "silu"], "the standard CNN activation; Mish or Swish when accuracy comes first", [])
+    if arch == "transformer":
+        if mobile:
+            return ("gelu_tanh", ["relu"], "GELU's tanh form is cheaper than erf", [])
+        return (
+            "gelu",
+            ["silu", "swiglu"],
+            "the default of encoders and decoders (BERT, GPT); SwiGLU in gated FFNs",
+            [],
+        )
+    if arch == "rnn":
+        return ("tanh", ["gelu"], "the classic recurrent state activation; consider GELU in modern RNNs", [])
+    raise ActlabError(f"unknown --arch {arch!r}; choose from {', '.join(ARCHS)}")
+
+
+def _facts(name: str) -> list[str]:
+    """Computed facts about one activation, in words."""
+    from .analysis import gains, properties
+    from .analysis.selfnorm import stability
+    from .catalog import registry
+    from .catalog.spec import SMOOTH
+
+    spec = registry.spec(name)
+    if spec.kind != "elementwise":
+        return [f"{name}: range {spec.output_range()}"]
+    p = properties(name)
+    g = gains(name)
+    smooth = "smooth" if p.smoothness >= SMOOTH else f"C{p.smoothness}" if p.smoothness >= 0 else "discontinuous"
+    facts = [
+        f"{name}: init gain {g['forward']:.4f} (forward), {g['backward']:.4f} (backward)",
+        f"{name}: dead fraction {p.dead_fraction:.3f}, saturated fraction {p.saturated_fraction:.3f} under N(0, 1); "
+        f"{smooth}; Lipschitz {p.lipschitz:.4g}",
+    ]
+    if p.infimum.at is not None and math.isfinite(p.infimum.value) and not p.monotonic:
+        facts.append(f"{name}: minimum {p.infimum.value:.6f} at x = {p.infimum.at:.6f}")
+    if name == "selu":
+        s = stability(name)
+        facts.append(f"selu: (mean 0, variance 1) is a stable fixed point, Jacobian eigenvalues {s['eigenvalues']}")
+    return facts
+
+
+def _measured(store: str | Path | None, names: list[str]) -> list[dict[str, Any]]:
+    """Comparisons in the results file that include the recommended activation."""
+    if store is None or not Path(store).exists():
+        return []
+    from .experiments import ResultsStore
+
+    groups: dict[tuple[Any, ...], dict[str, list[float]]] = {}
+    with ResultsStore(store) as s:
+        for r in s.runs():  # compare like with like: same data, model and training budget
+            c = r["config"]
+            key = (c["dataset"], c["model"], c["depth"], c["width"], c["epochs"], c["lr"])
+            groups.setdefault(key, {}).setdefault(c["activation"], []).append(r["result"]["final"]["test_acc"])
+    out = []
+    for (dataset, model, depth, width, epochs, lr), accs in groups.items():
+        if names[0] in accs and len(accs) > 1:
+            means = {k: sum(v) / len(v) for k, v in accs.items()}
+            setting = f"{dataset}/{model} depth {depth} width {width}, {epochs} epochs, lr {lr:g}"
+            out.append({"setting": setting, "test_acc": means})
+    return out
+
+
+def recommend(
+    arch: str | None = None,
+    role: str = "hidden",
+    task: str | None = None,
+    *,
+    mobile: bool = False,
+    deep: bool = False,
+    self_normalizing: bool = False,
+    accuracy_first: bool = False,
+    results: str | Path | None = None,
+) -> Recommendation:
+    """The activation for a layer, its alternatives and the computed reasons."""
+    if role not in ROLES:
+        raise ActlabError(f"unknown --role {role!r}; choose from {', '.join(ROLES)}")
+    if task is not None and task not in TASKS:
+        raise ActlabError(f"unknown --task {task!r}; choose from {', '.join(TASKS)}")
+    if arch is not None and arch not in ARCHS:
+        raise ActlabError(f"unknown --arch {arch!r}; choose from {', '.join(ARCHS)}")
+    choice, alternatives, why, requirements = _branch(arch, role, task, mobile, deep, self_normalizing, accuracy_first)
+    reasons = [why]
+    for name in [choice, *alternatives]:
+        reasons.extend(_facts(name))
+    evidence = _measured(results, [choice, *alternatives])
+    for e in evidence:
+        ranked = sorted(e["test_acc"].items(), key=lambda kv: -kv[1])
+        reasons.append(f"measured on {e['setting']}: " + ", ".join(f"{k} {v:.3f}" for k, v in ranked))
+    return Recommendation(choice, alternatives, reasons, requirements, evidence)
