@@ -8,7 +8,6 @@ same names on high-precision scalars for the accuracy oracle.
 
 from __future__ import annotations
 
-import math
 from types import SimpleNamespace
 from typing import Any
 
@@ -72,7 +71,6 @@ numpy_ns = SimpleNamespace(
     isfinite=np.isfinite,
     ndtr=sc.ndtr,
     log_ndtr=sc.log_ndtr,
-    erfc=sc.erfc,
     amax=lambda x, axis: np.max(x, axis=axis, keepdims=True),
     sum=lambda x, axis: np.sum(x, axis=axis, keepdims=True),
     first_argmax_mask=_first_argmax_mask,
@@ -82,7 +80,6 @@ numpy_ns = SimpleNamespace(
     group_max_route=_group_max_route,
     moveaxis=np.moveaxis,
     eye=np.eye,
-    expand_dims=np.expand_dims,
 )
 
 
@@ -134,12 +131,7 @@ def mpmath_ns(mp: Any) -> SimpleNamespace:
         isfinite=lambda v: not (mp.isnan(v) or mp.isinf(v)),
         ndtr=ndtr,
         log_ndtr=lambda v: mp.log(ndtr(v)),
-        erfc=mp.erfc,
-        pi=mp.pi,
     )
-
-
-numpy_ns.pi = math.pi
 
 
 def torch_ns(dtype: Any) -> SimpleNamespace:
@@ -220,7 +212,6 @@ def torch_ns(dtype: Any) -> SimpleNamespace:
         isfinite=torch.isfinite,
         ndtr=torch.special.ndtr,
         log_ndtr=torch.special.log_ndtr,
-        erfc=torch.special.erfc,
         amax=lambda x, axis: torch.amax(x, dim=axis, keepdim=True),
         sum=lambda x, axis: torch.sum(x, dim=axis, keepdim=True),
         first_argmax_mask=first_argmax_mask,
@@ -230,5 +221,4 @@ def torch_ns(dtype: Any) -> SimpleNamespace:
         group_max_route=group_max_route,
         moveaxis=torch.movedim,
         eye=lambda n: torch.eye(n, dtype=dtype),
-        pi=math.pi,
     )

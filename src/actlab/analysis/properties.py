@@ -4,7 +4,7 @@ continuity class, Gaussian moments, dead and saturated fractions, Lipschitz cons
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,6 @@ class Properties:
     dead_fraction: float
     saturated_fraction: float
     lipschitz: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,7 +160,7 @@ def properties(act: Activation | str) -> Properties:
     """Compute everything this module knows about an elementwise activation."""
     act = get(act) if isinstance(act, str) else act
     if not isinstance(act.spec, Elementwise):
-        raise TypeError(f"{act.name} is a {act.kind} activation; properties are for elementwise ones")
+        raise TypeError(f"{act.name} is not elementwise (kind: {act.kind}); properties are for elementwise ones")
     x = _grid()
     with np.errstate(all="ignore"):
         y, d = act(x), act.derivative(x)

@@ -35,10 +35,14 @@ def moment_map(
 ) -> tuple[float, float]:
     """(μ̃, ν̃) for inputs of mean μ and variance ν."""
     act = get(act) if isinstance(act, str) else act
-    f = vectorised(act)
-    mean, std = mu * omega, math.sqrt(max(nu * tau, 0.0))
-    m1 = gaussian_expectation(f, mean=mean, std=std, breaks=_breaks(act))
-    m2 = gaussian_expectation(lambda t: f(t) ** 2, mean=mean, std=std, breaks=_breaks(act))
+    return _moments(vectorised(act), mu * omega, nu * tau, _breaks(act))
+
+
+def _moments(f: Any, mean: float, variance: float, breaks: list[float]) -> tuple[float, float]:
+    """Mean and variance of f(z) for z ~ N(mean, variance)."""
+    std = math.sqrt(max(variance, 0.0))
+    m1 = gaussian_expectation(f, mean=mean, std=std, breaks=breaks)
+    m2 = gaussian_expectation(lambda t: f(t) ** 2, mean=mean, std=std, breaks=breaks)
     return m1, m2 - m1 * m1
 
 
@@ -86,7 +90,8 @@ def self_normalizing_scaling(act: Activation | str, **params: Any) -> dict[str, 
     lam = 1.0 / math.sqrt(var)
     beta = -lam * mu
     f = vectorised(act)
-    eig = np.linalg.eigvals(_jacobian_of(lambda m, n: _scaled_map(f, lam, beta, m, n, _breaks(act))))
+    g = lambda t: lam * f(t) + beta  # noqa: E731
+    eig = np.linalg.eigvals(_jacobian_of(lambda m, n: _moments(g, 0.0, n, _breaks(act))))
     return {
         "name": act.name,
         "scale": lam,
@@ -95,13 +100,6 @@ def self_normalizing_scaling(act: Activation | str, **params: Any) -> dict[str, 
         "status": _status(eig),
         "stable": _status(eig) == "stable",
     }
-
-
-def _scaled_map(f: Any, lam: float, beta: float, mu: float, nu: float, breaks: list[float]) -> tuple[float, float]:
-    std = math.sqrt(max(nu, 0.0))
-    m1 = gaussian_expectation(lambda t: lam * f(t) + beta, std=std, breaks=breaks)
-    m2 = gaussian_expectation(lambda t: (lam * f(t) + beta) ** 2, std=std, breaks=breaks)
-    return m1, m2 - m1 * m1
 
 
 def _jacobian_of(fmap: Any, mu: float = 0.0, nu: float = 1.0) -> np.ndarray:

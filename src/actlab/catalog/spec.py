@@ -410,6 +410,3 @@ class Pooled(Spec):
 
     def axis(self, p: Params) -> int | None:
         return int(p.dim)
-
-
-KINDS: tuple[type[Spec], ...] = (Elementwise, AlongAxis, Gated, Pooled)

@@ -130,7 +130,8 @@ class Activation:
         """f'(x) elementwise, with the derivative at each kink stated in the spec."""
         if not isinstance(self.spec, Elementwise):
             raise TypeError(
-                f"{self.name} is a {self.kind} activation: its derivative is a Jacobian; use .vjp(x, g) or .jacobian(x)"
+                f"{self.name} is not elementwise (kind: {self.kind}): its derivative is a Jacobian; "
+                "use .vjp(x, g) or .jacobian(x)"
             )
         a, dtype = as_float_array(x)
         with np.errstate(all="ignore"):
