@@ -636,6 +636,8 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--csv", action="store_true", help="CSV on stdout")
     fmt.add_argument("--json", action="store_true", help="JSON on stdout")
     p.set_defaults(run=_cmd_results)
+
+    # -- commands defined in their own modules: each adds its parser below, one line each --
     return parser
 
 
