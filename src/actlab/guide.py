@@ -24,6 +24,26 @@ ROLES = ("hidden", "gate", "state", "output")
 TASKS = ("binary", "multiclass", "multilabel", "regression")
 
 
+BRANCHES: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("MLP", "standard", {"arch": "mlp"}),
+    ("MLP", "deep", {"arch": "mlp", "deep": True}),
+    ("MLP", "self-normalizing", {"arch": "mlp", "self_normalizing": True}),
+    ("CNN", "standard", {"arch": "cnn"}),
+    ("CNN", "accuracy first", {"arch": "cnn", "accuracy_first": True}),
+    ("CNN", "mobile", {"arch": "cnn", "mobile": True}),
+    ("CNN", "deep", {"arch": "cnn", "deep": True}),
+    ("Transformer", "FFN", {"arch": "transformer"}),
+    ("Transformer", "gated FFN", {"arch": "transformer", "role": "gate"}),
+    ("RNN", "gate", {"arch": "rnn", "role": "gate"}),
+    ("RNN", "state", {"arch": "rnn", "role": "state"}),
+    ("Output", "binary", {"role": "output", "task": "binary"}),
+    ("Output", "multiclass", {"role": "output", "task": "multiclass"}),
+    ("Output", "multilabel", {"role": "output", "task": "multilabel"}),
+    ("Output", "regression", {"role": "output", "task": "regression"}),
+)
+"""Every branch of the decision tree: (group, label, the arguments of :func:`recommend`)."""
+
+
 @dataclass
 class Recommendation:
     choice: str
@@ -167,6 +187,25 @@ def _measured(store: str | Path | None, names: list[str]) -> list[dict[str, Any]
     return out
 
 
+APPROXIMATES = {"hardswish": "silu", "hardsigmoid": "sigmoid", "gelu_tanh": "gelu"}
+"""The function a cheap activation stands in for: its speed is the one to compare against."""
+
+
+def _speed(bench: dict[str, Any], names: list[str]) -> list[str]:
+    """Measured forward + backward time relative to ReLU's, per backend, for ``names`` and what they replace."""
+    from .table import BACKENDS, speed_ratios
+
+    wanted = list(dict.fromkeys([*names, *(APPROXIMATES[n] for n in names if n in APPROXIMATES)]))
+    out = []
+    for backend in BACKENDS:
+        ratios = speed_ratios(bench, backend)
+        known = [f"{n} {ratios[n]:.2f}×" for n in wanted if n in ratios]
+        if known:
+            what = f"measured forward + backward time on this machine ({backend}), relative to relu: "
+            out.append(what + ", ".join(known))
+    return out
+
+
 def recommend(
     arch: str | None = None,
     role: str = "hidden",
@@ -177,8 +216,13 @@ def recommend(
     self_normalizing: bool = False,
     accuracy_first: bool = False,
     results: str | Path | None = None,
+    bench: dict[str, Any] | None = None,
 ) -> Recommendation:
-    """The activation for a layer, its alternatives and the computed reasons."""
+    """The activation for a layer, its alternatives and the computed reasons.
+
+    ``bench`` (a result of :func:`actlab.bench.run` or :func:`actlab.bench.load`) adds the measured
+    cost where the choice is about cost (``mobile``): the cheap activation beside the one it replaces.
+    """
     if role not in ROLES:
         raise ActlabError(f"unknown --role {role!r}; choose from {', '.join(ROLES)}")
     if task is not None and task not in TASKS:
@@ -189,6 +233,8 @@ def recommend(
     reasons = [why]
     for name in [choice, *alternatives]:
         reasons.extend(_facts(name))
+    if mobile and bench:
+        reasons.extend(_speed(bench, [choice, *alternatives]))
     evidence = _measured(results, [choice, *alternatives])
     for e in evidence:
         ranked = sorted(e["test_acc"].items(), key=lambda kv: -kv[1])

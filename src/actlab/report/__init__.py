@@ -1,0 +1,322 @@
+"""The lab report: a static HTML site, offline and self-contained, computed from the catalog.
+
+``actlab report -o DIR`` writes an index (the comparison table, the decision guide over every
+branch, the speed table), one page per activation (formula, derivative, figure, computed
+properties, gains, propagation, uses, paper), the phenomena (vanishing gradients, dying ReLU,
+SELU self-normalization, softmax temperature, linear collapse) and the experiments in the
+results store, running a quick comparison when the store is empty.
+
+The report is built in a temporary folder beside ``DIR`` and swapped in whole: a build that
+fails or is killed never leaves half a report where a complete one was.  Every piece of text
+on the pages is HTML-escaped; no page loads anything from the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import ActlabError
+
+DEFAULT_DIR = "actlab-report"
+MARKER = ".actlab-report"
+"""A file every report holds: only a folder with it (or an empty one) is ever replaced."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How much the report measures: the defaults are for the command, :meth:`small` for tests."""
+
+    bench: dict[str, Any] | None = None
+    """Arguments of ``bench.run`` when no benchmark file exists (default ``bench.QUICK``)."""
+    experiment: dict[str, Any] = field(
+        default_factory=lambda: {
+            "dataset": "mnist1d",
+            "model": "mlp",
+            "activations": ("relu", "gelu", "silu", "tanh", "sigmoid"),
+            "seeds": 2,
+            "epochs": 10,
+            "lr": 3e-3,
+        }
+    )
+    """The comparison run when the results store is empty (``experiments.runner.configs``)."""
+    workers: int = 2
+    deepnet_width: int = 500
+    deepnet_depth: int = 30
+    dying_relu_steps: int = 200
+    selfnorm_layers: int = 12
+    names: tuple[str, ...] | None = None
+    """Activations that get a page (default: the whole catalog)."""
+
+    @classmethod
+    def small(cls, **changes: Any) -> Settings:
+        """A report in seconds: a tiny benchmark, a one-epoch experiment, small networks."""
+        base = cls(
+            bench={"size": 2**12, "repeats": 1},
+            experiment={
+                "dataset": "moons",
+                "model": "mlp",
+                "activations": ("relu", "tanh"),
+                "seeds": 1,
+                "epochs": 1,
+                "depth": 2,
+                "width": 16,
+            },
+            workers=1,
+            deepnet_width=64,
+            deepnet_depth=8,
+            dying_relu_steps=10,
+            selfnorm_layers=4,
+        )
+        return replace(base, **changes)
+
+
+class Progress:
+    """A one-line progress bar on stderr: ``[#####.....] 12/48 pages: gelu``."""
+
+    def __init__(self, total: int, enabled: bool = True) -> None:
+        self.total, self.done, self.enabled = total, 0, enabled
+
+    def show(self, label: str) -> None:
+        if not self.enabled:
+            return
+        width = 30
+        filled = int(width * min(self.done, self.total) / max(self.total, 1))
+        line = f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {label}"
+        sys.stderr.write("\r" + line[:99].ljust(99))
+        sys.stderr.flush()
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        self.show(label)
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+# --- atomic replacement ---------------------------------------------------------------------
+
+
+def _check_target(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ActlabError(f"{out} exists and is not a folder; choose another -o")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise ActlabError(f"{out} is a folder but not an actlab report; actlab will not replace it (use another -o)")
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where that is not available."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _swap_in(built: Path, out: Path) -> None:
+    """Put the finished report ``built`` at ``out``, replacing a previous one whole."""
+    if not out.exists():
+        os.rename(built, out)
+        return
+    if _exchange(built, out):
+        shutil.rmtree(built)  # it now holds the previous report
+        return
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    os.rename(out, old)
+    os.rename(built, out)
+    shutil.rmtree(old)
+
+
+# --- the build ------------------------------------------------------------------------------
+
+
+def _bench(bench: str | Path | dict[str, Any] | None, settings: Settings, progress: Progress) -> dict[str, Any]:
+    from ..table import load_or_run_bench
+
+    if isinstance(bench, dict):
+        return bench
+
+    def report(i: int, total: int, label: str) -> None:
+        progress.show(f"bench {i}/{total}: {label}")
+
+    return load_or_run_bench(bench, run_settings=settings.bench, progress=report)
+
+
+def _experiments(results: Path, settings: Settings, progress: Progress) -> tuple[list[dict[str, Any]], str]:
+    from ..experiments import ResultsStore, configs, sweep
+    from .pages import experiment_groups
+
+    with ResultsStore(results) as store:
+        empty = not store.finished()
+        if empty:
+            e = dict(settings.experiment)
+            todo = configs(e.pop("dataset"), e.pop("model"), e.pop("activations"), e.pop("seeds"), **e)
+
+            def report(i: int, total: int, config: Any) -> None:
+                progress.show(f"experiments {i}/{total}: {config.activation} seed {config.seed}")
+
+            sweep(todo, store, workers=settings.workers, progress=report)
+    note = (
+        f"The results store {results.name} was empty, so the report ran a quick comparison now; "
+        "`actlab compare` adds more (and this page shows every setting the store holds)."
+        if empty
+        else f"Every comparison in the results store {results.name}; `actlab compare` adds more."
+    )
+    return experiment_groups(results), note
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def build(
+    out: str | Path = DEFAULT_DIR,
+    *,
+    bench: str | Path | dict[str, Any] | None = None,
+    results: str | Path = "actlab-results.sqlite",
+    settings: Settings | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Write the report to ``out``; returns what it wrote (pages, figures, seconds)."""
+    from importlib import resources
+
+    from .. import table as comparison
+    from ..catalog import registry
+    from ..guide import BRANCHES, recommend
+    from . import pages
+
+    settings = settings or Settings()
+    out = Path(out).absolute()
+    _check_target(out)
+    specs = registry.specs() if settings.names is None else [registry.spec(n) for n in settings.names]
+    bar = Progress(1 + 1 + len(specs) + 5 + 1 + 1, enabled=progress)
+    start = time.perf_counter()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    try:
+        os.chmod(tmp, 0o755)
+        figures = tmp / "figures"
+        figures.mkdir()
+        bar.show("bench")
+        bench_result = _bench(bench, settings, bar)
+        bar.step("bench")
+
+        rows = comparison.rows(bench_result, [s.name for s in specs])
+        recommendations = [
+            (group, label, kwargs, recommend(**kwargs, results=results, bench=bench_result))
+            for group, label, kwargs in BRANCHES
+        ]
+        bar.step("table and guide")
+
+        speeds = {b: comparison.speed_ratios(bench_result, b) for b in comparison.BACKENDS}
+        for spec in specs:
+            bar.show(f"pages: {spec.name}")
+            fig = f"figures/act-{spec.name}.png"
+            drawn = pages.activation_figure(spec, tmp / fig)
+            speed = {b: speeds[b].get(spec.name) for b in comparison.BACKENDS}
+            text = pages.activation_page(spec, figure_file=fig if drawn else None, speeds=speed)
+            _write(tmp / pages.page_name(spec.name), text)
+            bar.step(f"pages: {spec.name}")
+
+        parts: dict[str, Any] = {}
+        bar.show("phenomena: vanishing gradients")
+        parts["vanishing"] = pages.vanishing_figure(
+            figures / "vanishing-gradients.png", width=settings.deepnet_width, depth=settings.deepnet_depth
+        )
+        bar.step("phenomena: dying ReLU")
+        parts["dying"] = pages.dying_relu_section(figures / "dying-relu.png", steps=settings.dying_relu_steps)
+        bar.step("phenomena: self-normalization")
+        parts["selfnorm"] = pages.selfnorm_figure(figures / "self-normalization.png", layers=settings.selfnorm_layers)
+        bar.step("phenomena: softmax temperature")
+        parts["softmax"] = pages.softmax_figure(figures / "softmax-temperature.png")
+        bar.step("phenomena: linear collapse")
+        parts["collapse"] = pages.linear_collapse_rows()
+        _write(tmp / "phenomena.html", pages.phenomena_page(parts))
+        bar.step("experiments")
+
+        groups, note = _experiments(Path(results), settings, bar)
+        written: dict[int, list[str]] = {}
+        for i, g in enumerate(groups):
+            from ..experiments.figures import comparison_figures
+
+            paths = comparison_figures([r for r in g["runs"]], g["table"], figures / f"experiment-{i}")
+            written[i] = [p.relative_to(tmp).as_posix() for p in paths]
+        _write(tmp / "experiments.html", pages.experiments_page(groups, lambda i: written.get(i, []), note))
+        bar.step("index")
+
+        overlay = None
+        if all(n in registry.names() for n in pages.OVERLAY):
+            from ..viz import plot_activations
+
+            plot_activations(list(pages.OVERLAY), figures / "gelu-silu-mish.png", derivative=True)
+            overlay = "figures/gelu-silu-mish.png"
+        _write(
+            tmp / "index.html",
+            pages.index_page(
+                table_rows=rows,
+                recommendations=recommendations,
+                bench=bench_result,
+                overlay=overlay,
+                counts={"activations": len(specs)},
+            ),
+        )
+        css = resources.files(__package__).joinpath("style.css").read_text(encoding="utf-8")
+        _write(tmp / "style.css", css)
+        summary = {
+            "output": str(out),
+            "pages": len(list(tmp.rglob("*.html"))),
+            "figures": len([p for p in tmp.rglob("*") if p.suffix in (".png", ".svg")]),
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+        _write(tmp / MARKER, json.dumps({"written_by": "actlab report", **summary}, indent=1))
+        _swap_in(tmp, out)
+        bar.step("done")
+        return summary
+    finally:
+        bar.close()
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- command --------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    summary = build(args.output, bench=args.bench, results=args.db, progress=not args.json)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    index = Path(args.output) / "index.html"
+    print(f"wrote {args.output}: {summary['pages']} pages, {summary['figures']} figures in {summary['seconds']:g} s")
+    print(f"open {index}")
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "report",
+        help="the lab report: a static HTML site (catalog, guide, speed, phenomena, experiments)",
+        description="Write the lab report, a static HTML site that opens offline: the comparison table, the decision "
+        "guide, measured speed, one page per activation, the phenomena and the experiments. Built in a temporary "
+        "folder and swapped in whole.",
+    )
+    p.add_argument("--output", "-o", default=DEFAULT_DIR, metavar="DIR", help=f"where to write (default {DEFAULT_DIR})")
+    p.add_argument("--bench", metavar="FILE", help="benchmark results (default: actlab-bench.json, else measure now)")
+    p.add_argument("--db", default="actlab-results.sqlite", help="results store (default ./actlab-results.sqlite)")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON (no progress bar)")
+    p.set_defaults(run=_run)

@@ -1,0 +1,235 @@
+"""The comparison table: range, minimum, gradient behaviour, measured speed and typical use of every
+activation, computed from the catalog, the analysis and a benchmark — never typed by hand.
+
+``actlab table`` prints it as Markdown, CSV or JSON; the lab report shows the same rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("markdown", "csv", "json")
+SPEED_PASS = "forward_backward"
+BACKENDS = ("numpy", "torch")
+COLUMNS = (
+    ("name", "activation"),
+    ("kind", "kind"),
+    ("range", "range"),
+    ("minimum", "minimum"),
+    ("gradient", "gradient behaviour"),
+    ("speed_numpy", "time / ReLU (NumPy)"),
+    ("speed_torch", "time / ReLU (PyTorch)"),
+    ("uses", "typical use"),
+)
+
+
+def _num(v: float) -> str:
+    if v == math.inf:
+        return "∞"
+    if v == -math.inf:
+        return "−∞"
+    text = f"{v:.6g}"
+    return "0" if text == "-0" else text.replace("-", "−")
+
+
+def exact_range(p: Any) -> str:
+    """The range from the computed extrema: a bracket where the bound is attained, a parenthesis where not."""
+    left = "[" if p.infimum.at is not None and math.isfinite(p.infimum.value) else "("
+    right = "]" if p.supremum.at is not None and math.isfinite(p.supremum.value) else ")"
+    return f"{left}{_num(p.infimum.value)}, {_num(p.supremum.value)}{right}"
+
+
+def interval(iv: Any) -> str:
+    """A declared interval in the table's notation (∞, −)."""
+    left = "[" if iv.lo_closed and math.isfinite(iv.lo) else "("
+    right = "]" if iv.hi_closed and math.isfinite(iv.hi) else ")"
+    return f"{'≈' if iv.approx else ''}{left}{_num(iv.lo)}, {_num(iv.hi)}{right}"
+
+
+def minimum(act: Any, p: Any) -> str:
+    """The lowest value and where it is attained; or the limit it approaches, and on which side."""
+    import numpy as np
+
+    if p.infimum.at is not None and math.isfinite(p.infimum.value):
+        return f"{_num(p.infimum.value)} at x = {_num(p.infimum.at)}"
+    if not math.isfinite(p.infimum.value):
+        return "none (unbounded below)"
+    ends = act(np.array([-math.inf, math.inf]))
+    side = " as x → −∞" if ends[0] == p.infimum.value else " as x → +∞" if ends[1] == p.infimum.value else ""
+    return f"none (→ {_num(p.infimum.value)}{side})"
+
+
+def gradient_behaviour(act: Any, p: Any) -> str:
+    """Vanishing, saturating, dead zone, smooth or kinked: read off the computed properties."""
+    import numpy as np
+
+    from .catalog.spec import DISCONTINUOUS, SMOOTH
+
+    parts = []
+    if p.lipschitz < 1 - 1e-9:
+        parts.append(f"vanishing: f′ ≤ {p.lipschitz:.3g}")
+    if p.dead_fraction > 0:
+        parts.append(f"dead zone: f′ = 0 on {100 * p.dead_fraction:.3g}% of N(0, 1)")
+    far = np.abs(act.derivative(np.array([-100.0, 100.0])))
+    left, right = (bool(0 < d < 1e-3) for d in far)
+    if left and right:
+        parts.append("saturates at both ends")
+    elif left or right:
+        parts.append(f"saturates as x → {'−∞' if left else '+∞'}")
+    if not math.isfinite(p.lipschitz):
+        parts.append("f′ unbounded")
+    if p.smoothness >= SMOOTH:
+        parts.append("smooth")
+    else:
+        where = ", ".join(_num(k) for k in p.kinks)
+        if p.smoothness == DISCONTINUOUS:
+            parts.append(f"jumps at x = {where}")
+        else:
+            parts.append(f"C{p.smoothness}, kink{'s' if len(p.kinks) > 1 else ''} at x = {where}")
+    return "; ".join(parts)
+
+
+# --- speed --------------------------------------------------------------------------------
+
+
+def _bench_module() -> Any:
+    from . import bench
+
+    return bench
+
+
+def load_or_run_bench(
+    path: str | Path | None = None,
+    *,
+    run_settings: dict[str, Any] | None = None,
+    progress: Callable[..., Any] | None = None,
+) -> dict[str, Any]:
+    """``path`` if given; else ``actlab-bench.json`` if it exists; else a quick benchmark, saved there."""
+    bench = _bench_module()
+    if path is not None:
+        return bench.load(path)
+    default = Path(bench.DEFAULT_PATH)
+    if default.exists():
+        return bench.load(default)
+    settings = dict(bench.QUICK) if run_settings is None else dict(run_settings)
+    result = bench.run(progress=progress, **settings)
+    bench.save(result, default)
+    return result
+
+
+def speed_ratios(result: dict[str, Any] | None, backend: str, pass_: str = SPEED_PASS) -> dict[str, float]:
+    """Time per element relative to ReLU's, per activation, as the benchmark measured it."""
+    from .errors import ActlabError
+
+    if not result or backend not in result.get("config", {}).get("backends", BACKENDS):
+        return {}
+    try:
+        return dict(_bench_module().speed_vs_relu(result, backend=backend, pass_=pass_))
+    except ActlabError:  # relu not measured on this backend: no ratios to give
+        return {}
+
+
+# --- rows and formats ---------------------------------------------------------------------
+
+
+def rows(bench: dict[str, Any] | None = None, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """One row per catalog activation (or per name in ``names``), every value computed."""
+    from .analysis import properties
+    from .catalog import registry
+    from .catalog.spec import Elementwise
+    from .numpy import get
+
+    specs = registry.specs() if names is None else [registry.spec(n) for n in names]
+    speeds = {b: speed_ratios(bench, b) for b in BACKENDS}
+    out = []
+    for spec in specs:
+        row: dict[str, Any] = {"name": spec.name, "kind": spec.kind}
+        if isinstance(spec, Elementwise):
+            act = get(spec.name)
+            p = properties(act)
+            row.update(range=exact_range(p), minimum=minimum(act, p), gradient=gradient_behaviour(act, p))
+        else:
+            row.update(range=interval(spec.output_range()), minimum="-", gradient=_vector_gradient(spec))
+        for b in BACKENDS:
+            row[f"speed_{b}"] = speeds[b].get(spec.name)
+        row["uses"] = "; ".join(spec.uses)
+        out.append(row)
+    return out
+
+
+def _vector_gradient(spec: Any) -> str:
+    if spec.kind == "gated":
+        return f"value × {spec.gate}(gate): the gate's gradient behaviour on one half"
+    if spec.kind == "pooled":
+        return "gradient to the largest piece only; piecewise linear"
+    return "Jacobian of the whole vector; saturates as one input dominates"
+
+
+def speed_text(v: float | None) -> str:
+    return "-" if v is None or not math.isfinite(v) else f"{v:.2f}×"
+
+
+def cells(row: dict[str, Any]) -> list[str]:
+    """The row's cells as text, in the order of :data:`COLUMNS`."""
+    return [speed_text(row[k]) if k.startswith("speed_") else str(row[k]) for k, _ in COLUMNS]
+
+
+def to_markdown(table: list[dict[str, Any]]) -> str:
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    header = [h for _, h in COLUMNS]
+    lines = ["| " + " | ".join(header) + " |"]
+    lines.append("|" + "|".join("---:" if k.startswith("speed_") else "---" for k, _ in COLUMNS) + "|")
+    lines += ["| " + " | ".join(esc(c) for c in cells(r)) + " |" for r in table]
+    return "\n".join(lines)
+
+
+def to_csv(table: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([k for k, _ in COLUMNS])
+    for r in table:
+        writer.writerow(["" if r[k] is None else r[k] for k, _ in COLUMNS])
+    return buf.getvalue()
+
+
+def to_json(table: list[dict[str, Any]]) -> str:
+    clean = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()} for r in table]
+    return json.dumps(clean, indent=2, ensure_ascii=False)
+
+
+def render(table: list[dict[str, Any]], fmt: str) -> str:
+    return {"markdown": to_markdown, "csv": to_csv, "json": to_json}[fmt](table)
+
+
+# --- command ------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    import sys
+
+    result = load_or_run_bench(args.bench, progress=None)
+    text = render(rows(result), args.format)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "table",
+        help="the comparison table (range, minimum, gradient behaviour, speed, use), computed",
+        description="The comparison table of every activation: exact range and minimum, gradient behaviour, "
+        "speed measured against ReLU on this machine (forward + backward), typical use. Speed comes from "
+        "--bench FILE, else actlab-bench.json, else a quick benchmark run now (and saved there).",
+    )
+    p.add_argument("--format", choices=FORMATS, default="markdown", help="markdown (default), csv or json")
+    p.add_argument("--bench", metavar="FILE", help="benchmark results to read (default: actlab-bench.json)")
+    p.set_defaults(run=_run)
