@@ -638,6 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_results)
 
     # -- commands defined in their own modules: each adds its parser below, one line each --
+    importlib.import_module("actlab.table").add_parser(sub)
+    importlib.import_module("actlab.report").add_parser(sub)
     importlib.import_module("actlab.bench").add_parser(sub)
     return parser
 
