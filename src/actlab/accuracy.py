@@ -218,8 +218,13 @@ def _condition(x: float, value: Any, slope: Any) -> float:
     return float(abs(mpmath.mpf(x) * slope / value))
 
 
-def measure(act: Activation | str, dtype: Any = np.float64, what: str = "f", dense: bool = False) -> Worst:
-    """Largest error of an elementwise activation's f (``what="f"``) or f' (``what="f'"``) over :func:`grid`."""
+def measure(
+    act: Activation | str, dtype: Any = np.float64, what: str = "f", dense: bool = False, fast: bool = False
+) -> Worst:
+    """Largest error of an elementwise activation's f (``what="f"``) or f' (``what="f'"``) over :func:`grid`.
+
+    ``fast=True`` measures the ``fast`` evaluation (in the input's own precision).
+    """
     act = get(act) if isinstance(act, str) else act
     spec = act.spec
     if not isinstance(spec, Elementwise):
@@ -227,7 +232,7 @@ def measure(act: Activation | str, dtype: Any = np.float64, what: str = "f", den
     dt = np.dtype(dtype)
     name, params = _key(act)
     xs, values, slopes = _oracle(name, params, dt.name, dense)
-    y = act(xs) if what == "f" else act.derivative(xs)
+    y = act(xs, fast=fast) if what == "f" else act.derivative(xs, fast=fast)
     f = _textbook(spec, act.bound)
     worst_ulp = (0.0, 0.0)
     worst_scaled = (0.0, 0.0)
@@ -348,14 +353,22 @@ def measure_vector(act: Activation | str, dtype: Any = np.float64) -> Worst:
 
 
 def report(
-    names: Iterable[str] | None = None, dtypes: Iterable[str] = ("float32", "float64"), dense: bool = False
+    names: Iterable[str] | None = None,
+    dtypes: Iterable[str] = ("float32", "float64"),
+    dense: bool = False,
+    fast: bool = False,
 ) -> Iterable[Worst]:
-    """Every measurement for the named activations (all of them by default), at default parameters."""
+    """Every measurement for the named activations (all of them by default), at default parameters.
+
+    ``fast=True`` measures the elementwise entries' ``fast`` evaluation (vector kinds have none).
+    """
     for name in names or registry.names():
         act = get(name)
         for dt in dtypes:
             if isinstance(act.spec, Elementwise):
-                yield measure(act, dt, "f", dense)
-                yield measure(act, dt, "f'", dense)
+                yield measure(act, dt, "f", dense, fast)
+                yield measure(act, dt, "f'", dense, fast)
+            elif fast:
+                continue
             else:
                 yield measure_vector(act, dt)

@@ -47,6 +47,29 @@ def _first_argmax_mask(x: np.ndarray, axis: int) -> np.ndarray:
     return positions == idx
 
 
+def _mul0(a: Any, b: Any) -> Any:
+    """a * b, with the NaN of inf * 0 replaced by 0; one multiplication unless such a NaN occurs."""
+    r = np.multiply(a, b)
+    nan = np.isnan(r)
+    if nan.any():
+        zero = (np.asarray(a) == 0) | (np.asarray(b) == 0)
+        r = np.where(nan & zero, 0.0, r)
+    return r
+
+
+def _where_lazy(cond: Any, fn: Any, x: Any, other: Any) -> Any:
+    """fn(x) where cond holds, else other; fn runs only on the elements that need it."""
+    cond = np.asarray(cond)
+    if not cond.any():
+        return other
+    x = np.asarray(x)
+    if cond.ndim == 0:
+        return fn(x)
+    out = np.array(np.broadcast_to(other, cond.shape), dtype=np.result_type(other, np.float64))
+    out[cond] = fn(np.broadcast_to(x, cond.shape)[cond])
+    return out
+
+
 numpy_ns = SimpleNamespace(
     name="numpy",
     wide=True,  # evaluates in float64
@@ -62,6 +85,8 @@ numpy_ns = SimpleNamespace(
     abs=np.abs,
     sign=np.sign,
     where=np.where,
+    where_lazy=_where_lazy,
+    mul0=_mul0,
     ones_like=np.ones_like,
     maximum=np.maximum,
     minimum=np.minimum,
@@ -122,6 +147,8 @@ def mpmath_ns(mp: Any) -> SimpleNamespace:
         abs=mp.fabs,
         sign=sign,
         where=where,
+        where_lazy=lambda cond, fn, v, other: fn(v) if cond else other,
+        mul0=lambda a, b: 0 if a == 0 or b == 0 else a * b,
         ones_like=lambda v: mp.mpf(1),
         maximum=max,
         minimum=min,
@@ -203,6 +230,8 @@ def torch_ns(dtype: Any) -> SimpleNamespace:
         abs=torch.abs,
         sign=torch.sign,
         where=where,
+        where_lazy=lambda cond, fn, v, other: where(cond, fn(v), other),
+        mul0=lambda a, b: where((a == 0) | (b == 0), 0.0, a * b),
         ones_like=torch.ones_like,
         maximum=maximum,
         minimum=minimum,

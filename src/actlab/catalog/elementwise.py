@@ -473,6 +473,7 @@ def _xielu_kinks(p: Params) -> tuple[Kink, ...]:
 ENTRIES: tuple[Elementwise, ...] = (
     Elementwise(
         name="identity",
+        narrow=("f", "f'"),
         title="Identity (linear)",
         summary="f(x) = x: no activation, as on a regression output.",
         aliases=("linear",),
@@ -518,6 +519,7 @@ ENTRIES: tuple[Elementwise, ...] = (
     ),
     Elementwise(
         name="relu",
+        narrow=("f", "f'"),
         title="ReLU",
         summary="max(0, x): cheap, sparse, no saturation for x > 0; units can die.",
         formula=r"\mathrm{ReLU}(x) = \max(0, x)",
@@ -533,6 +535,7 @@ ENTRIES: tuple[Elementwise, ...] = (
     ),
     Elementwise(
         name="leaky_relu",
+        narrow=("f'",),
         title="Leaky ReLU",
         summary="x for x > 0, a small slope times x below: a ReLU whose units cannot die.",
         aliases=("lrelu",),
@@ -546,6 +549,7 @@ ENTRIES: tuple[Elementwise, ...] = (
     ),
     Elementwise(
         name="prelu",
+        narrow=("f'",),
         title="PReLU (parametric ReLU)",
         summary="Leaky ReLU whose negative slope is learned.",
         params=(
@@ -868,6 +872,7 @@ ENTRIES: tuple[Elementwise, ...] = (
     ),
     Elementwise(
         name="relu6",
+        narrow=("f", "f'"),
         title="ReLU6",
         summary="min(max(0, x), 6): ReLU capped at 6, friendly to low-precision arithmetic.",
         formula=r"f(x) = \min(\max(0, x), 6)",
@@ -883,6 +888,7 @@ ENTRIES: tuple[Elementwise, ...] = (
     ),
     Elementwise(
         name="hardtanh",
+        narrow=("f", "f'"),
         title="Hard tanh",
         summary="clip(x, min_val, max_val): a piecewise-linear tanh.",
         aliases=("hard_tanh",),
@@ -923,6 +929,7 @@ ENTRIES: tuple[Elementwise, ...] = (
     ),
     Elementwise(
         name="softshrink",
+        narrow=("f'",),
         title="Soft shrink",
         summary="Soft thresholding: moves x towards 0 by lambd, zero inside [-lambd, lambd].",
         aliases=("soft_shrink",),
@@ -943,6 +950,7 @@ ENTRIES: tuple[Elementwise, ...] = (
     ),
     Elementwise(
         name="hardshrink",
+        narrow=("f", "f'"),
         title="Hard shrink",
         summary="Hard thresholding: x where |x| > lambd, else 0.",
         aliases=("hard_shrink",),
@@ -975,6 +983,7 @@ ENTRIES: tuple[Elementwise, ...] = (
     ),
     Elementwise(
         name="relu2",
+        narrow=("f", "f'"),
         title="Squared ReLU",
         summary="relu(x)²: the Primer feed-forward activation.",
         aliases=("squared_relu", "relu_squared", "relu_square"),

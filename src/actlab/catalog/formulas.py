@@ -17,8 +17,8 @@ SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 def mul0(a: Any, b: Any, xp: Any) -> Any:
-    """a * b, but exactly 0 when either factor is 0 (so that inf * 0 gives 0, the limit)."""
-    return xp.where((a == 0) | (b == 0), 0.0, a * b)
+    """a * b, but 0 when either factor is 0 (so that inf * 0 gives 0, the limit)."""
+    return xp.mul0(a, b)
 
 
 def sigmoid(x: Any, xp: Any) -> Any:
@@ -53,7 +53,7 @@ def ndtr(x: Any, xp: Any) -> Any:
     """
     if not xp.wide:  # computing in float32 or narrower, Φ underflows long before -37
         return xp.ndtr(x)
-    return xp.where(x < -37.0, xp.exp(xp.log_ndtr(xp.minimum(x, -37.0))), xp.ndtr(x))
+    return xp.where_lazy(x < -37.0, lambda v: xp.exp(xp.log_ndtr(xp.minimum(v, -37.0))), x, xp.ndtr(x))
 
 
 def npdf(x: Any, xp: Any) -> Any:

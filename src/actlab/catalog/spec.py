@@ -288,9 +288,22 @@ class Elementwise(Spec):
     float64_ulps: Mapping[str, float] = field(default_factory=dict)
     """Measured exceptions to the float64 accuracy bound of 4 max(1, κ) ulp, keyed "f" or "f'"
     (the reason is given in ``notes``)."""
+    narrow: tuple[str, ...] = ()
+    """Which of "f" and "f'" are exactly rounded when evaluated in float16/float32 themselves
+    (a max, a clip, a selection: one rounding or none), provided every float parameter is a
+    value of that type; NumPy then skips widening to float64 (tested bit for bit)."""
+    fused: Callable[[Any, Params, Any], tuple[Any, Any]] | None = None
+    """Optional (f(x), f'(x)) computed together, sharing their common work; it must equal
+    ``(forward, derivative)`` to the bit (tested)."""
 
     def textbook(self) -> Formula:
         return self.definition if self.definition is not None else self.forward
+
+    def value_and_derivative(self, x: Any, p: Params, xp: Any) -> tuple[Any, Any]:
+        """(f(x), f'(x)): the fused formula when the entry has one."""
+        if self.fused is not None:
+            return self.fused(x, p, xp)
+        return self.forward(x, p, xp), self.derivative(x, p, xp)
 
     def apply(self, x: Any, p: Params, xp: Any) -> Any:
         return self.forward(x, p, xp)
