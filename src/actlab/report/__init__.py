@@ -98,9 +98,10 @@ class Progress:
         self.done += 1
         self.show(label)
 
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
+    def close(self, finished: bool = True) -> None:
+        """End the bar's line; after a failure, erase it so that the error stands alone."""
+        if self.enabled and (self.done or finished):
+            sys.stderr.write("\n" if finished else "\r" + " " * 99 + "\r")
             sys.stderr.flush()
 
 
@@ -204,10 +205,12 @@ def build(
     out = Path(out).absolute()
     _check_target(out)
     specs = registry.specs() if settings.names is None else [registry.spec(n) for n in settings.names]
+    linked = frozenset(s.name for s in specs)
     bar = Progress(1 + 1 + len(specs) + 5 + 1 + 1, enabled=progress)
     start = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    finished = False
     try:
         os.chmod(tmp, 0o755)
         figures = tmp / "figures"
@@ -229,7 +232,7 @@ def build(
             fig = f"figures/act-{spec.name}.png"
             drawn = pages.activation_figure(spec, tmp / fig)
             speed = {b: speeds[b].get(spec.name) for b in comparison.BACKENDS}
-            text = pages.activation_page(spec, figure_file=fig if drawn else None, speeds=speed)
+            text = pages.activation_page(spec, figure_file=fig if drawn else None, speeds=speed, linked=linked)
             _write(tmp / pages.page_name(spec.name), text)
             bar.step(f"pages: {spec.name}")
 
@@ -256,7 +259,7 @@ def build(
 
             paths = comparison_figures([r for r in g["runs"]], g["table"], figures / f"experiment-{i}")
             written[i] = [p.relative_to(tmp).as_posix() for p in paths]
-        _write(tmp / "experiments.html", pages.experiments_page(groups, lambda i: written.get(i, []), note))
+        _write(tmp / "experiments.html", pages.experiments_page(groups, lambda i: written.get(i, []), note, linked))
         bar.step("index")
 
         overlay = None
@@ -272,7 +275,7 @@ def build(
                 recommendations=recommendations,
                 bench=bench_result,
                 overlay=overlay,
-                counts={"activations": len(specs)},
+                specs=specs,
             ),
         )
         css = resources.files(__package__).joinpath("style.css").read_text(encoding="utf-8")
@@ -286,9 +289,10 @@ def build(
         _write(tmp / MARKER, json.dumps({"written_by": "actlab report", **summary}, indent=1))
         _swap_in(tmp, out)
         bar.step("done")
+        finished = True
         return summary
     finally:
-        bar.close()
+        bar.close(finished)
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
 

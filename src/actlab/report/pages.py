@@ -5,7 +5,7 @@ the phenomena and the experiments.  Each function computes what it shows and ret
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -84,16 +84,18 @@ def _command(kwargs: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def _name_link(name: str, root: str) -> Markup:
-    """A link to an activation's page when the catalog has it; the name as text otherwise."""
-    return link(root + page_name(name), tag("code", name)) if name in registry.names() else tag("code", name)
+def name_link(name: str, root: str, linked: Collection[str]) -> Markup:
+    """A link to an activation's page when the report has one; the name as text otherwise."""
+    return link(root + page_name(name), tag("code", name)) if name in linked else tag("code", name)
 
 
-def guide_cards(recommendations: list[tuple[str, str, dict[str, Any], Any]], root: str = "") -> Markup:
+def guide_cards(
+    recommendations: list[tuple[str, str, dict[str, Any], Any]], linked: Collection[str], root: str = ""
+) -> Markup:
     cards = []
     for group, label, kwargs, r in recommendations:
         alternatives = (
-            tag("span", " — or ", *_commas([_name_link(a, root) for a in r.alternatives]), class_="note")
+            tag("span", " — or ", *_commas([name_link(a, root, linked) for a in r.alternatives]), class_="note")
             if r.alternatives
             else None
         )
@@ -101,7 +103,7 @@ def guide_cards(recommendations: list[tuple[str, str, dict[str, Any], Any]], roo
             tag(
                 "div",
                 tag("h3", f"{group}: {label}"),
-                tag("div", tag("span", _name_link(r.choice, root), class_="choice"), alternatives),
+                tag("div", tag("span", name_link(r.choice, root, linked), class_="choice"), alternatives),
                 tag(
                     "ul",
                     *[tag("li", x) for x in r.reasons],
@@ -123,7 +125,7 @@ def _commas(parts: list[Markup]) -> list[object]:
     return out
 
 
-def speed_section(bench: dict[str, Any] | None, root: str = "") -> Markup:
+def speed_section(bench: dict[str, Any] | None, linked: Collection[str], root: str = "") -> Markup:
     if not bench:
         return tag("p", "No benchmark results.", class_="warning")
     passes = ("forward", "forward_backward")
@@ -137,7 +139,7 @@ def speed_section(bench: dict[str, Any] | None, root: str = "") -> Markup:
     names = [s.name for s in registry.specs() if any(s.name in v for v in ratios.values())]
     rows = []
     for n in names:
-        row: list[object] = [link(root + page_name(n), tag("code", n))]
+        row: list[object] = [name_link(n, root, linked)]
         for b in comparison.BACKENDS:
             for p in passes:
                 row.append(comparison.speed_text(ratios[(b, p)].get(n)))
@@ -187,10 +189,11 @@ def index_page(
     recommendations: list[Any],
     bench: dict[str, Any] | None,
     overlay: str | None,
-    counts: dict[str, int],
+    specs: list[Spec],
 ) -> str:
+    linked = {s.name for s in specs}
     by_kind: dict[str, list[Spec]] = {}
-    for s in registry.specs():
+    for s in specs:
         by_kind.setdefault(s.kind, []).append(s)
     toc = [
         tag("h3", f"{kind} ({len(specs)})")
@@ -202,7 +205,7 @@ def index_page(
     body: list[object] = [
         tag(
             "p",
-            f"{counts['activations']} activation functions, each computed from its one catalog entry: formula and "
+            f"{len(specs)} activation functions, each computed from its one catalog entry: formula and "
             "derivative, exact range and extrema, gradient behaviour, init gains and signal propagation, speed "
             "measured on this machine, and a decision guide whose reasons are computed. The ",
             link("phenomena.html", "phenomena"),
@@ -235,9 +238,9 @@ def index_page(
             " answers it here: the choice, its alternatives, the computed facts behind them and, where the results "
             "store holds comparisons that include them, the measured accuracies.",
         ),
-        guide_cards(recommendations),
+        guide_cards(recommendations, linked),
         tag("h2", "Speed", id="speed"),
-        speed_section(bench),
+        speed_section(bench, linked),
     ]
     return page("Activation functions, measured", render(body), active="catalog", subtitle="The actlab lab report")
 
@@ -387,7 +390,9 @@ def _vector_sections(spec: Spec) -> list[object]:
     return out
 
 
-def activation_page(spec: Spec, *, figure_file: str | None, speeds: dict[str, float | None]) -> str:
+def activation_page(
+    spec: Spec, *, figure_file: str | None, speeds: dict[str, float | None], linked: Collection[str]
+) -> str:
     root = "../"
     facts: list[tuple[object, object]] = [
         ("name", tag("code", spec.name)),
@@ -408,8 +413,8 @@ def activation_page(spec: Spec, *, figure_file: str | None, speeds: dict[str, fl
         ),
     ]
     gate = getattr(spec, "gate", None)
-    if isinstance(gate, str) and gate in set(registry.names()):
-        facts.append(("gate", link(page_name(gate).split("/", 1)[1], tag("code", gate))))
+    if isinstance(gate, str):
+        facts.append(("gate", name_link(gate, root, linked)))
     body: list[object] = [
         definitions(facts),
         tag("h2", "Formula", id="formula"),
@@ -616,7 +621,9 @@ def experiment_groups(store_path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def experiments_page(groups: list[dict[str, Any]], figures_for: Callable[[int], list[str]], note: object) -> str:
+def experiments_page(
+    groups: list[dict[str, Any]], figures_for: Callable[[int], list[str]], note: object, linked: Collection[str]
+) -> str:
     body: list[object] = [tag("p", note)]
     for i, g in enumerate(groups):
         dataset, model, depth, width, epochs, lr, _ = g["key"]
@@ -629,7 +636,7 @@ def experiments_page(groups: list[dict[str, Any]], figures_for: Callable[[int], 
             rows.append(
                 (
                     str(t["rank"]),
-                    _name_link(t["activation"], ""),
+                    name_link(t["activation"], "", linked),
                     str(t["runs"]),
                     f"{t['test_acc']:.4f}",
                     "-" if math.isnan(t["ci95"]) else f"± {t['ci95']:.4f}",

@@ -1,0 +1,266 @@
+"""`actlab table` and `actlab report`: computed table formats, escaping, atomic replacement, CLI errors.
+
+The report is built once per session with small settings (:func:`small_report`); the browser
+tests in test_browser.py open the same one.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import actlab
+from actlab import table
+from actlab.cli import main
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("torch")
+
+from actlab import report
+from actlab.report.html import esc, external, tag
+
+PAGES = ("relu", "sigmoid", "tanh", "gelu", "silu", "selu", "softmax", "swiglu", "maxout")
+"""The activations the session's report gives pages: every kind is there."""
+EVIL = "evil_gate"
+PAYLOAD = "<script>alert('{}')</script>"
+
+
+def evil_spec() -> actlab.Elementwise:
+    """An activation whose every text field a user controls tries to run script in the report."""
+    return actlab.Elementwise(
+        name=EVIL,
+        title=PAYLOAD.format("title"),
+        summary='<img src=x onerror="alert(1)">',
+        year=2026,
+        uses=("<b>bold</b>", PAYLOAD.format("uses")),
+        aliases=("<script>alias</script>",),
+        notes=("<iframe src=javascript:alert(5)></iframe>",),
+        formula=PAYLOAD.format("formula"),
+        derivative_formula="</pre>" + PAYLOAD.format("derivative"),
+        params=(actlab.Param("a", 1.0, PAYLOAD.format("param doc")),),
+        paper=actlab.Paper(PAYLOAD.format("paper"), "A & B", 2026, "javascript:alert(7)"),
+        forward=lambda x, p, xp: p.a * x,
+        derivative=lambda x, p, xp: p.a + 0 * x,
+    )
+
+
+def fake_bench(names: list[str]) -> dict:
+    """A result in the ``actlab.bench/1`` schema with made-up times: the i-th name takes i + 2 times relu's."""
+    rows = []
+    for i, name in enumerate(names):
+        for backend, impl in (("numpy", "actlab"), ("torch", "actlab_torch")):
+            for pass_ in ("forward", "derivative", "forward_backward"):
+                t = 1e-3 * (1 if name == "relu" else i + 2)
+                rows.append(
+                    {
+                        "name": name,
+                        "backend": backend,
+                        "impl": impl,
+                        "pass": pass_,
+                        "median_s": t,
+                        "min_s": t,
+                        "max_s": t,
+                        "elements_per_s": 1e6 / t,
+                        "gbs": 8e-3 / t,
+                        "fraction_of_bandwidth": 0.5,
+                    }
+                )
+    return {
+        "schema": "actlab.bench/1",
+        "created": "2026-01-01T00:00:00",
+        "machine": {"cpu": "<b>test cpu</b>", "cores": 2},
+        "config": {
+            "dtype": "float32",
+            "size": 1024,
+            "threads": 1,
+            "repeats": 1,
+            "backends": ["numpy", "torch"],
+            "names": names,
+        },
+        "bandwidth": {"gbs": 10.0, "gbs_end": 10.0, "median_s": 1e-3},
+        "busy": False,
+        "busy_reason": None,
+        "rows": rows,
+    }
+
+
+@functools.cache
+def small_report(base: Path) -> Path:
+    """The session's report: tiny benchmark, one-epoch experiment, a page per kind and the hostile entry."""
+    out = base / "report-session" / "actlab-report"
+    out.parent.mkdir(parents=True)
+    names = [*PAGES, EVIL]
+    bench = out.parent / "bench.json"
+    bench.write_text(json.dumps(fake_bench(names)))
+    actlab.register(evil_spec())
+    try:
+        report.build(
+            out,
+            bench=bench,
+            results=out.parent / "results.sqlite",
+            settings=report.Settings.small(names=tuple(names)),
+            progress=False,
+        )
+    finally:
+        actlab.unregister(EVIL)
+    return out
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return small_report(tmp_path_factory.getbasetemp())
+
+
+# --- the table -----------------------------------------------------------------------------
+
+
+def test_table_rows_are_computed() -> None:
+    rows = {r["name"]: r for r in table.rows(fake_bench(["relu", "sigmoid", "gelu"]), ["relu", "sigmoid", "gelu"])}
+    assert rows["relu"]["range"] == "[0, ∞)" and rows["relu"]["minimum"] == "0 at x = 0"
+    assert "dead zone" in rows["relu"]["gradient"] and "kink at x = 0" in rows["relu"]["gradient"]
+    assert rows["sigmoid"]["range"] == "(0, 1)" and "vanishing: f′ ≤ 0.25" in rows["sigmoid"]["gradient"]
+    assert rows["gelu"]["minimum"].startswith("−0.169971 at x = −0.75179")
+    assert "smooth" in rows["gelu"]["gradient"] and "dead zone" not in rows["gelu"]["gradient"]
+    assert rows["relu"]["speed_numpy"] == 1.0 and rows["gelu"]["speed_torch"] == pytest.approx(4.0)
+    assert rows["gelu"]["uses"] == "; ".join(actlab.spec("gelu").uses)
+
+
+def test_table_formats() -> None:
+    rows = table.rows(fake_bench(["relu", "softmax"]), ["relu", "softmax"])
+    md = table.to_markdown(rows).splitlines()
+    assert md[0].startswith("| activation | kind | range") and md[1].count("---:") == 2 and len(md) == 4
+    assert "| 1.00× |" in md[2]
+    parsed = list(csv.DictReader(io.StringIO(table.to_csv(rows))))
+    assert [r["name"] for r in parsed] == ["relu", "softmax"] and float(parsed[1]["speed_numpy"]) == pytest.approx(3.0)
+    data = json.loads(table.to_json(rows))
+    assert data[1]["kind"] == "axis" and data[1]["range"] == "(0, 1)"
+
+
+def test_table_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bench = tmp_path / "b.json"
+    names = [s.name for s in actlab.catalog.registry.specs()]
+    bench.write_text(json.dumps(fake_bench(names)))
+    assert main(["table", "--bench", str(bench), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in data] == names and all(r["speed_numpy"] for r in data)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["table", "--bench", "no-such-file.json"], "no-such-file.json"),
+        (["table", "--format", "xml"], "invalid choice"),
+        (["report", "--bench", "no-such-file.json", "-o", "{tmp}/r"], "no-such-file.json"),
+        (["report", "-o", "{tmp}/a-file"], "not a folder"),
+        (["report", "-o", "{tmp}/someone-elses"], "not an actlab report"),
+    ],
+)
+def test_cli_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    (tmp_path / "a-file").write_text("keep me")
+    (tmp_path / "someone-elses").mkdir()
+    (tmp_path / "someone-elses" / "thesis.tex").write_text("keep me")
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err
+    assert (tmp_path / "a-file").read_text() == "keep me"
+    assert (tmp_path / "someone-elses" / "thesis.tex").read_text() == "keep me"
+
+
+# --- escaping -------------------------------------------------------------------------------
+
+
+def test_helpers_escape_text_and_refuse_script_links() -> None:
+    assert esc("<a href='x'>&</a>") == "&lt;a href=&#x27;x&#x27;&gt;&amp;&lt;/a&gt;"
+    assert str(tag("p", "<b>", title='"x"')) == '<p title="&quot;x&quot;">&lt;b&gt;</p>'
+    assert "href" not in str(external("javascript:alert(1)", "paper"))
+    assert 'href="https://arxiv.org/abs/1"' in str(external("https://arxiv.org/abs/1", "paper"))
+
+
+def test_user_text_is_escaped_everywhere(built: Path) -> None:
+    pages = list(built.rglob("*.html"))
+    assert pages
+    for page in pages:
+        text = page.read_text()
+        assert "<script" not in text.lower() and "<iframe" not in text.lower() and "<img src=x" not in text, page
+        assert not re.search(r"href=\"\s*javascript:", text, re.IGNORECASE), page
+    evil = (built / "activations" / f"{EVIL}.html").read_text()
+    for field in ("title", "uses", "formula", "derivative", "param doc", "paper"):
+        assert esc(PAYLOAD.format(field)) in evil
+    assert "&lt;b&gt;bold&lt;/b&gt;" in evil and "A &amp; B" in evil
+    assert esc(PAYLOAD.format("title")) in (built / "index.html").read_text()
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def test_report_contents(built: Path) -> None:
+    index = (built / "index.html").read_text()
+    for anchor in ('id="catalog"', 'id="guide"', 'id="speed"'):
+        assert anchor in index
+    from actlab.guide import BRANCHES
+
+    assert index.count('class="card"') == len(BRANCHES)
+    assert "use another" not in index and "hardswish" in index  # the mobile CNN branch
+    assert sorted(p.stem for p in (built / "activations").glob("*.html")) == sorted([*PAGES, EVIL])
+    for name in PAGES:
+        assert (built / "figures" / f"act-{name}.png").stat().st_size > 1000
+    phenomena = (built / "phenomena.html").read_text()
+    for anchor in ("vanishing", "dying-relu", "self-normalization", "softmax-temperature", "linear-collapse"):
+        assert f'id="{anchor}"' in phenomena
+    experiments = (built / "experiments.html").read_text()
+    assert "moons, mlp" in experiments and "learning_curves.png" in experiments
+    assert (built / "style.css").exists() and (built / report.MARKER).exists()
+    assert not [p for p in built.parent.iterdir() if ".building-" in p.name]
+    for page in built.rglob("*.html"):  # offline: pages load nothing but the report's own files
+        assert not re.search(r"<(link|img|script|iframe)[^>]+(src|href)=\"(https?:)?//", page.read_text()), page
+
+
+def test_guide_cites_measured_speed_for_mobile_choices() -> None:
+    from actlab.guide import recommend
+
+    r = recommend(arch="cnn", mobile=True, bench=fake_bench(["relu", "hardswish", "relu6", "hardsigmoid", "silu"]))
+    speed = [x for x in r.reasons if x.startswith("measured forward + backward time")]
+    assert len(speed) == 2 and "hardswish" in speed[0] and "silu" in speed[0]
+    assert not any("measured forward" in x for x in recommend(arch="cnn", bench=fake_bench(["relu"])).reasons)
+
+
+def test_failed_build_leaves_the_previous_report(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from actlab.report import pages
+
+    out = tmp_path / "rep"
+    shutil.copytree(built, out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def broken(*args: object, **kwargs: object) -> bool:
+        raise RuntimeError("killed midway")
+
+    monkeypatch.setattr(pages, "activation_figure", broken)
+    with pytest.raises(RuntimeError, match="killed midway"):
+        report.build(out, bench=fake_bench(["relu"]), settings=report.Settings.small(names=("relu",)), progress=False)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]  # the half-built folder is gone
+
+
+def test_swap_replaces_a_report_whole(tmp_path: Path) -> None:
+    from actlab.report import _swap_in
+
+    old, new = tmp_path / "rep", tmp_path / ".rep.building-x"
+    for folder, text in ((old, "old"), (new, "new")):
+        (folder / "sub").mkdir(parents=True)
+        (folder / "index.html").write_text(text)
+        (folder / report.MARKER).write_text("")
+    (old / "sub" / "stale.html").write_text("stale")
+    _swap_in(new, old)
+    assert (old / "index.html").read_text() == "new" and not (old / "sub" / "stale.html").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
