@@ -1,13 +1,16 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   create .venv when absent, install actlab, and run the main job
-#   make test   create .venv when absent, install actlab with its test tools, PyTorch (CPU) and the
-#               experiment datasets' packages, and run the tests
+#   make report  create .venv when absent, install actlab with PyTorch (CPU) and the experiments'
+#                packages, and write the lab report to actlab-report/ (make demo is the same)
+#   make test    create .venv when absent, install actlab with its test tools, PyTorch (CPU) and the
+#                experiment datasets' packages, and run the tests
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 PIP     = $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test install install-test accuracy clean
+REPORT ?= actlab-report
+
+.PHONY: report demo test install install-report install-test accuracy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +21,13 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(PIP) -e '.[test,torch,experiments]'
 
-demo: install
-	$(BIN)/actlab list
-	$(BIN)/actlab show gelu
+install-report: $(BIN)/python
+	$(PIP) -e '.[torch,experiments]'
+
+report: install-report  # ends by printing where to open it: open actlab-report/index.html
+	$(BIN)/actlab report -o $(REPORT)
+
+demo: report
 
 test: install-test
 	$(BIN)/python -m pytest
