@@ -216,7 +216,12 @@ def render(table: list[dict[str, Any]], fmt: str) -> str:
 def _run(args: argparse.Namespace) -> int:
     import sys
 
-    result = load_or_run_bench(args.bench, progress=None)
+    def progress(i: int, total: int, label: str) -> None:
+        sys.stderr.write(f"\rmeasuring speed (no actlab-bench.json yet): {i}/{total} {label}"[:99].ljust(99))
+        sys.stderr.flush()
+
+    result = load_or_run_bench(args.bench, progress=progress)
+    sys.stderr.write("\r" + " " * 99 + "\r")
     text = render(rows(result), args.format)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0

@@ -84,6 +84,8 @@ class Progress:
 
     def __init__(self, total: int, enabled: bool = True) -> None:
         self.total, self.done, self.enabled = total, 0, enabled
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
 
     def show(self, label: str) -> None:
         if not self.enabled:
@@ -97,6 +99,12 @@ class Progress:
     def step(self, label: str) -> None:
         self.done += 1
         self.show(label)
+
+    def lap(self, what: str) -> None:
+        """Record the seconds since the last lap under ``what`` (the summary's ``seconds_per_step``)."""
+        now = time.perf_counter()
+        self.laps[what] = round(now - self._last, 1)
+        self._last = now
 
     def close(self, finished: bool = True) -> None:
         """End the bar's line; after a failure, erase it so that the error stands alone."""
@@ -217,6 +225,7 @@ def build(
         figures.mkdir()
         bar.show("bench")
         bench_result = _bench(bench, settings, bar)
+        bar.lap("bench")
         bar.step("bench")
 
         rows = comparison.rows(bench_result, [s.name for s in specs])
@@ -224,6 +233,7 @@ def build(
             (group, label, kwargs, recommend(**kwargs, results=results, bench=bench_result))
             for group, label, kwargs in BRANCHES
         ]
+        bar.lap("table and guide")
         bar.step("table and guide")
 
         speeds = {b: comparison.speed_ratios(bench_result, b) for b in comparison.BACKENDS}
@@ -236,6 +246,7 @@ def build(
             _write(tmp / pages.page_name(spec.name), text)
             bar.step(f"pages: {spec.name}")
 
+        bar.lap("activation pages")
         parts: dict[str, Any] = {}
         bar.show("phenomena: vanishing gradients")
         parts["vanishing"] = pages.vanishing_figure(
@@ -250,6 +261,7 @@ def build(
         bar.step("phenomena: linear collapse")
         parts["collapse"] = pages.linear_collapse_rows()
         _write(tmp / "phenomena.html", pages.phenomena_page(parts))
+        bar.lap("phenomena")
         bar.step("experiments")
 
         groups, note = _experiments(Path(results), settings, bar)
@@ -260,6 +272,7 @@ def build(
             paths = comparison_figures([r for r in g["runs"]], g["table"], figures / f"experiment-{i}")
             written[i] = [p.relative_to(tmp).as_posix() for p in paths]
         _write(tmp / "experiments.html", pages.experiments_page(groups, lambda i: written.get(i, []), note, linked))
+        bar.lap("experiments")
         bar.step("index")
 
         overlay = None
@@ -280,11 +293,13 @@ def build(
         )
         css = resources.files(__package__).joinpath("style.css").read_text(encoding="utf-8")
         _write(tmp / "style.css", css)
+        bar.lap("index")
         summary = {
             "output": str(out),
             "pages": len(list(tmp.rglob("*.html"))),
             "figures": len([p for p in tmp.rglob("*") if p.suffix in (".png", ".svg")]),
             "seconds": round(time.perf_counter() - start, 1),
+            "seconds_per_step": bar.laps,
         }
         _write(tmp / MARKER, json.dumps({"written_by": "actlab report", **summary}, indent=1))
         _swap_in(tmp, out)
