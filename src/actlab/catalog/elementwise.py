@@ -296,6 +296,11 @@ def _swish(beta: Any) -> dict[str, Any]:
     def definition(x: Any, p: Params, xp: Any) -> Any:
         return x / (1 + xp.exp(-beta(p) * x))
 
+    def fused(x: Any, p: Params, xp: Any) -> tuple[Any, Any]:
+        bx = beta(p) * x
+        s, ds = F.sigmoid_and_prime(bx, xp)
+        return F.mul0(x, s, xp), s + F.mul0(bx, ds, xp)
+
     def by_beta(x: Any, p: Params, xp: Any) -> Any:  # ∂/∂β x σ(βx) = x² σ'(βx)
         return F.mul0(x * x, F.sigmoid_prime(beta(p) * x, xp), xp)
 
@@ -308,6 +313,7 @@ def _swish(beta: Any) -> dict[str, Any]:
         forward=forward,
         derivative=derivative,
         definition=definition,
+        fused=fused,
         param_derivatives={"beta": by_beta},
         range=output_range,
         monotonic=lambda p: beta(p) == 0,
@@ -345,6 +351,13 @@ def _gelu_derivative(x: Any, p: Params, xp: Any) -> Any:
     if p.approximate == "tanh":
         return _gelu_tanh_derivative(x, xp)
     return F.ndtr(x, xp) + F.mul0(x, F.npdf(x, xp), xp)
+
+
+def _gelu_fused(x: Any, p: Params, xp: Any) -> tuple[Any, Any]:
+    if p.approximate == "tanh":
+        return _gelu_tanh_forward(x, xp), _gelu_tanh_derivative(x, xp)
+    c = F.ndtr(x, xp)  # Φ, the costly part, once for both
+    return F.mul0(x, c, xp), c + F.mul0(x, F.npdf(x, xp), xp)
 
 
 def _gelu_definition(x: Any, p: Params, xp: Any) -> Any:
@@ -494,6 +507,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         derivative_formula=r"\sigma'(x) = \sigma(x)\,\sigma(-x) = \sigma(x)\,(1 - \sigma(x))",
         forward=lambda x, p, xp: F.sigmoid(x, xp),
         derivative=lambda x, p, xp: F.sigmoid_prime(x, xp),
+        fused=lambda x, p, xp: F.sigmoid_and_prime(x, xp),
         definition=lambda x, p, xp: 1 / (1 + xp.exp(-x)),
         range=Interval(0.0, 1.0),
         year=1986,
@@ -652,6 +666,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         derivative_formula=r"\mathrm{GELU}'(x) = \Phi(x) + x\,\varphi(x)",
         forward=_gelu_forward,
         derivative=_gelu_derivative,
+        fused=_gelu_fused,
         definition=_gelu_definition,
         range=GELU_RANGE,
         float64_ulps=CANCELLING_GATE_ULPS["gelu"],
