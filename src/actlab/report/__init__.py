@@ -241,8 +241,16 @@ def build(
             bar.show(f"pages: {spec.name}")
             fig = f"figures/act-{spec.name}.png"
             drawn = pages.activation_figure(spec, tmp / fig)
+            formulas = tuple(
+                f"figures/formula-{spec.name}-{i}.svg"
+                if pages.formula_figure(latex, tmp / f"figures/formula-{spec.name}-{i}.svg")
+                else None
+                for i, latex in enumerate((spec.formula, spec.derivative_formula))
+            )
             speed = {b: speeds[b].get(spec.name) for b in comparison.BACKENDS}
-            text = pages.activation_page(spec, figure_file=fig if drawn else None, speeds=speed, linked=linked)
+            text = pages.activation_page(
+                spec, figure_file=fig if drawn else None, speeds=speed, linked=linked, formula_files=formulas
+            )
             _write(tmp / pages.page_name(spec.name), text)
             bar.step(f"pages: {spec.name}")
 

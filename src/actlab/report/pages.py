@@ -5,6 +5,7 @@ the phenomena and the experiments.  Each function computes what it shows and ret
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from .. import table as comparison
 from ..catalog import registry
 from ..catalog.spec import DISCONTINUOUS, SMOOTH, Elementwise, Spec
 from ..numpy import get
-from .html import Markup, definitions, external, figure, link, page, render, table, tag
+from .html import Markup, definitions, esc, external, figure, link, page, render, table, tag
 
 SAMPLE_POINTS = (-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0)
 SAMPLE_VECTOR = (2.0, 1.0, 0.1, -1.0)
@@ -280,6 +281,53 @@ def activation_figure(spec: Spec, path: Path) -> bool:
     return True
 
 
+CASES = re.compile(r"\\begin\{cases\}(.*?)\\end\{cases\}", re.DOTALL)
+
+
+def formula_figure(latex: str, path: Path) -> bool:
+    """The formula typeset by matplotlib's mathtext as SVG (``cases`` as one row per case);
+    False where mathtext cannot read it (the page then shows the LaTeX source alone)."""
+    from ..viz import _pyplot
+
+    plt = _pyplot()
+    latex = re.sub(r"\\([lg])e(?![a-z])", r"\\\1eq", latex)  # mathtext knows \leq and \geq, not \le and \ge
+    m = CASES.search(latex)
+    if m:
+        head, tail = latex[: m.start()].strip(), latex[m.end() :].strip()
+        rows = [[c.strip() for c in r.split("&", 1)] for r in m.group(1).split("\\\\") if r.strip()]
+    else:
+        head, tail, rows = latex, "", []
+    lines = len(rows) + bool(head) + bool(tail)
+    fig = plt.figure(figsize=(4, 0.42 * lines))
+    try:
+        renderer = fig.canvas.get_renderer()
+        y = iter(1 - (i + 0.5) / lines for i in range(lines))
+        if head:
+            fig.text(0, next(y), f"${head}$", fontsize=13, va="center")
+        values = [(row, fig.text(0.08, next(y), f"${row[0]}$", fontsize=13, va="center")) for row in rows]
+        if values:
+            right = max(t.get_window_extent(renderer).x1 for _, t in values) / fig.bbox.width + 0.06
+            for row, t in values:
+                if len(row) > 1:
+                    word = "" if "otherwise" in row[1] else "\\mathrm{if}\\ "
+                    fig.text(right, t.get_position()[1], f"${word}{row[1]}$", fontsize=13, va="center")
+        if tail:
+            fig.text(0, next(y), f"${tail}$", fontsize=13, va="center")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format="svg", bbox_inches="tight", pad_inches=0.04, transparent=True)
+        return True
+    except ValueError:  # mathtext's parse errors
+        path.unlink(missing_ok=True)
+        return False
+    finally:
+        plt.close(fig)
+
+
+def _formula(latex: str, image: str | None, root: str) -> Markup:
+    img = Markup(f'<img class="formula" src="{esc(root + image)}" alt="{esc(latex)}">') if image is not None else None
+    return render([tag("div", img, class_="formula") if img else None, tag("pre", latex, class_="formula")])
+
+
 def _param_table(spec: Spec) -> Markup | None:
     if not spec.params:
         return None
@@ -391,14 +439,19 @@ def _vector_sections(spec: Spec) -> list[object]:
 
 
 def activation_page(
-    spec: Spec, *, figure_file: str | None, speeds: dict[str, float | None], linked: Collection[str]
+    spec: Spec,
+    *,
+    figure_file: str | None,
+    speeds: dict[str, float | None],
+    linked: Collection[str],
+    formula_files: tuple[str | None, str | None] = (None, None),
 ) -> str:
     root = "../"
     facts: list[tuple[object, object]] = [
         ("name", tag("code", spec.name)),
         ("aliases", ", ".join(spec.aliases) or "-"),
         ("kind", spec.kind),
-        ("range (declared)", str(spec.output_range())),
+        ("range (declared)", comparison.interval(spec.output_range())),
         ("year", spec.year if spec.year is not None else "-"),
         (
             "paper",
@@ -418,10 +471,14 @@ def activation_page(
     body: list[object] = [
         definitions(facts),
         tag("h2", "Formula", id="formula"),
-        tag("pre", spec.formula, class_="formula"),
+        _formula(spec.formula, formula_files[0], root),
         tag("h3", "Derivative"),
-        tag("pre", spec.derivative_formula, class_="formula"),
-        tag("p", "LaTeX source, as written in the catalog.", class_="note"),
+        _formula(spec.derivative_formula, formula_files[1], root),
+        tag(
+            "p",
+            "Typeset by matplotlib's mathtext from the LaTeX source the catalog holds, shown below each.",
+            class_="note",
+        ),
     ]
     if figure_file:
         caption = (
