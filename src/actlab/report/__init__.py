@@ -43,7 +43,7 @@ class Settings:
             "model": "mlp",
             "activations": ("relu", "gelu", "silu", "tanh", "sigmoid"),
             "seeds": 2,
-            "epochs": 10,
+            "epochs": 30,
             "lr": 3e-3,
         }
     )
@@ -310,6 +310,8 @@ def build(
             "seconds_per_step": bar.laps,
         }
         _write(tmp / MARKER, json.dumps({"written_by": "actlab report", **summary}, indent=1))
+        for p in tmp.rglob("*"):  # figures are written through private temporary files: make all readable
+            os.chmod(p, 0o755 if p.is_dir() else 0o644)
         _swap_in(tmp, out)
         bar.step("done")
         finished = True
