@@ -44,22 +44,23 @@ a busy machine), or when the repeats of a typical measurement spread by more tha
 ``identity`` in PyTorch returns its input without a pass over memory: its fraction of the
 bandwidth exceeds 1 and means only that there is nothing to do.
 
-**Implementations.**  NumPy backend: ``actlab`` (``act(x)``, allocating), ``actlab_out``
-(``act(x, out=buf)``), ``textbook`` (the catalog's textbook definition — the forward formula where
-the catalog has no separate one, the textbook form being exact there — and its derivative formula,
-evaluated directly on the array in its own dtype, as a user would type it; for the gated kinds
-a·gate(b) the same way; none for softmax and maxout), ``scipy`` (``scipy.special`` where it has the function:
-expit, log_expit, x·ndtr(x) for gelu, softmax, log_softmax; softplus's ``np.logaddexp(x, 0)`` is
-the textbook-stable form and is not counted as a peer); ``numexpr`` and ``jax`` when they are
-installed.  PyTorch backend: ``actlab_torch`` (the module of :func:`actlab.torch.get`),
-``torch_eager`` (PyTorch's own function, allocating, autograd for the backward) and
-``torch_out`` (the ATen kernels with a preallocated output: ``aten.sigmoid.out``,
+**Implementations.** NumPy backend: ``actlab`` (``act(x)``, allocating), ``actlab_out`` (``act(x,
+out=buf)``), ``actlab_fast`` (``act(x, out=buf, fast=True)``: float16/32 computed in their own type,
+see :class:`actlab.numpy.Activation`), ``textbook`` (the catalog's textbook definition — the forward
+formula where the catalog has no separate one, the textbook form being exact there — and its
+derivative formula, evaluated directly on the array in its own dtype, as a user would type it; for
+the gated kinds a·gate(b) the same way; none for softmax and maxout), ``scipy`` (``scipy.special``
+where it has the function: expit, log_expit, x·ndtr(x) for gelu, softmax, log_softmax; softplus's
+``np.logaddexp(x, 0)`` is the textbook-stable form and is not counted as a peer); ``numexpr`` and
+``jax`` when they are installed. PyTorch backend: ``actlab_torch`` (the module of
+:func:`actlab.torch.get`), ``torch_eager`` (PyTorch's own function, allocating, autograd for the
+backward) and ``torch_out`` (the ATen kernels with a preallocated output: ``aten.sigmoid.out``,
 ``aten.sigmoid_backward.grad_input``, ...), where PyTorch has them.
 
 >>> from actlab import bench
 >>> r = bench.run(names=["relu"], backends=("numpy",), size=4096, repeats=1)
 >>> sorted({row["impl"] for row in r["rows"]})
-['actlab', 'actlab_out', 'textbook']
+['actlab', 'actlab_fast', 'actlab_out', 'textbook']
 """
 
 from __future__ import annotations
@@ -98,6 +99,14 @@ PASSES = ("forward", "derivative", "forward_backward")
 DTYPES = ("float32", "float64")
 OWN_IMPL = {"numpy": "actlab", "torch": "actlab_torch"}
 PEERS = {"numpy": ("actlab_out", "textbook", "scipy", "numexpr", "jax"), "torch": ("torch_eager", "torch_out")}
+CROSS = (
+    ("actlab", "torch", "torch_eager"),
+    ("actlab_out", "torch", "torch_out"),
+    ("actlab_fast", "numpy", "textbook"),
+    ("actlab_fast", "torch", "torch_out"),
+)
+"""Extra columns of the NumPy tables: (NumPy implementation, peer backend, peer implementation), so that
+actlab's NumPy backend is set against PyTorch's kernels and its fast mode against the textbook forms."""
 BUSY_DROP = 0.25
 BANDWIDTH_MIN_S = 0.2
 BUSY_SPREAD = 1.5
@@ -180,6 +189,13 @@ def _numpy_cases(name: str, x: np.ndarray, g: np.ndarray, threads: int) -> list[
     elif _accepts(act.vjp, "out"):
         add("actlab_out", "derivative", lambda: act.vjp(x, g, out=d))
         add("actlab_out", "forward_backward", lambda: (act(x, out=y, **kw), act.vjp(x, g, out=d)))
+
+    # actlab's fast mode (float16/32 computed in their own type), into preallocated arrays
+    if elementwise and x.dtype != np.float64 and _accepts(act.__call__, "fast"):
+        add("actlab_fast", "forward", lambda: act(x, out=y, fast=True, **kw))
+        add("actlab_fast", "derivative", lambda: act.derivative(x, out=d, fast=True, **dkw))
+        if vad is not None and _accepts(vad, "fast"):
+            add("actlab_fast", "forward_backward", lambda: vad(x, out=y, dout=d, fast=True, **vkw))
 
     # the textbook formulas, evaluated directly in the array's dtype
     from .namespaces import numpy_ns as ns
@@ -718,20 +734,31 @@ def format_tables(result: dict[str, Any]) -> str:
             }
             if not mine:
                 continue
-            theirs = {p: _medians(result, backend, pass_, p) for p in peers}
-            cols = [p for p in peers if theirs[p]]
-            header = ["activation", f"{own} ms", "% bw", *[f"/{p}" for p in cols]]
+            # (label, numerator times, denominator times) for each ratio column
+            ratio_cols = [(f"/{p}", None, _medians(result, backend, pass_, p)) for p in peers]
+            if backend == "numpy":
+                for mine_impl, other_backend, other_impl in CROSS:
+                    num = _medians(result, "numpy", pass_, mine_impl)
+                    den = _medians(result, other_backend, pass_, other_impl)
+                    if num and den:
+                        short = mine_impl.replace("actlab_", "").replace("actlab", "")
+                        other = "torch" if other_impl == "torch_eager" else other_impl
+                        ratio_cols.append((f"{short}/{other}", num, den))
+            ratio_cols = [c for c in ratio_cols if c[2]]
+            cols = [c[0] for c in ratio_cols]
+            header = ["activation", f"{own} ms", "% bw", *cols]
             body = []
-            ratios: dict[str, list[float]] = {p: [] for p in cols}
+            ratios: dict[str, list[float]] = {c: [] for c in cols}
             for name, r in mine.items():
                 cells = [name, f"{r['median_s'] * 1e3:.2f}", f"{100 * r['fraction_of_bandwidth']:.0f}"]
-                for p in cols:
-                    t = theirs[p].get(name)
-                    if t is None:
+                for label, num, den in ratio_cols:
+                    t = den.get(name)
+                    mine_t = r["median_s"] if num is None else num.get(name)
+                    if t is None or mine_t is None:
                         cells.append("-")
                     else:
-                        ratio = r["median_s"] / t
-                        ratios[p].append(ratio)
+                        ratio = mine_t / t
+                        ratios[label].append(ratio)
                         cells.append(f"{ratio:.2f}")
                 body.append(cells)
             geo = ["geomean", "", ""] + [
