@@ -146,9 +146,10 @@ def test_table_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     bench = tmp_path / "b.json"
     names = [s.name for s in actlab.catalog.registry.specs()]
     bench.write_text(json.dumps(fake_bench(names)))
-    assert main(["table", "--bench", str(bench), "--format", "json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in data] == names and all(r["speed_numpy"] for r in data)
+    for fmt in (["--format", "json"], ["--json"]):
+        assert main(["table", "--bench", str(bench), *fmt]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert [r["name"] for r in data] == names and all(r["speed_numpy"] for r in data)
 
 
 @pytest.mark.parametrize(

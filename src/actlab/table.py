@@ -222,7 +222,7 @@ def _run(args: argparse.Namespace) -> int:
 
     result = load_or_run_bench(args.bench, progress=progress)
     sys.stderr.write("\r" + " " * 99 + "\r")
-    text = render(rows(result), args.format)
+    text = render(rows(result), "json" if args.json else args.format)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
@@ -237,4 +237,5 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--format", choices=FORMATS, default="markdown", help="markdown (default), csv or json")
     p.add_argument("--bench", metavar="FILE", help="benchmark results to read (default: actlab-bench.json)")
+    p.add_argument("--json", action="store_true", help="the same as --format json")
     p.set_defaults(run=_run)

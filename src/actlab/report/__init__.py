@@ -274,10 +274,10 @@ def build(
 
         groups, note = _experiments(Path(results), settings, bar)
         written: dict[int, list[str]] = {}
-        for i, g in enumerate(groups):
-            from ..experiments.figures import comparison_figures
+        from ..experiments.figures import comparison_figures
 
-            paths = comparison_figures([r for r in g["runs"]], g["table"], figures / f"experiment-{i}")
+        for i, g in enumerate(groups):
+            paths = comparison_figures(g["runs"], g["table"], figures / f"experiment-{i}")
             written[i] = [p.relative_to(tmp).as_posix() for p in paths]
         _write(tmp / "experiments.html", pages.experiments_page(groups, lambda i: written.get(i, []), note, linked))
         bar.lap("experiments")
