@@ -198,10 +198,16 @@ def _leaky(slope: str) -> dict[str, Any]:
     """max(0, x) + s min(0, x) with the slope stored in parameter ``slope``."""
 
     def forward(x: Any, p: Params, xp: Any) -> Any:
-        return xp.where(x > 0, x, getattr(p, slope) * x)
+        s = getattr(p, slope)
+        if isinstance(s, int | float) and 0 < s <= 1:  # the same bits as the selection, without one
+            return xp.maximum(x, s * x)
+        if isinstance(s, int | float) and s > 1:
+            return xp.minimum(x, s * x)
+        return xp.where(x > 0, x, s * x)
 
     def derivative(x: Any, p: Params, xp: Any) -> Any:
-        return xp.where(x > 0, 1.0, getattr(p, slope) * xp.ones_like(x))
+        s = getattr(p, slope)
+        return xp.where(x > 0, 1.0, s if isinstance(s, int | float) else s * xp.ones_like(x))
 
     def output_range(p: Params) -> Interval:
         s = getattr(p, slope)
