@@ -265,3 +265,33 @@ def test_swap_replaces_a_report_whole(tmp_path: Path) -> None:
     _swap_in(new, old)
     assert (old / "index.html").read_text() == "new" and not (old / "sub" / "stale.html").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
+
+
+def test_killed_build_leaves_the_previous_report(built: Path, tmp_path: Path) -> None:
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "rep"
+    shutil.copytree(built, out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    script = (
+        "import sys; from actlab import report; from tests.test_report import fake_bench; "
+        "report.build(sys.argv[1], bench=fake_bench(['relu']), results=sys.argv[2], progress=False, "
+        "settings=report.Settings.small(names=('relu', 'gelu')))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", script, str(out), str(tmp_path / "r.sqlite")], cwd=root)
+    try:
+        deadline = time.monotonic() + 120
+        while not any((p / "figures" / "act-relu.png").exists() for p in tmp_path.glob(".rep.building-*")):
+            assert proc.poll() is None and time.monotonic() < deadline, "the build ended before it could be killed"
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before  # the half-built folder beside it is all a kill leaves
