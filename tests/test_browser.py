@@ -127,3 +127,13 @@ def test_index_screenshot_is_not_blank(browser_visit: dict) -> None:
     pixels = image.imread(browser_visit["screenshot"])
     assert pixels.shape[0] >= 800 and pixels.shape[1] >= 1200
     assert pixels[..., :3].std() > 0.05  # text, tables and a figure, not one flat colour
+
+
+def test_a_required_browser_that_is_missing_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    module = sys.modules[__name__]
+    monkeypatch.setattr(module, "REQUIRED", True)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception, match="ACTLAB_REQUIRE_BROWSER=1"):
+        _chromium()

@@ -295,3 +295,6 @@ def test_killed_build_leaves_the_previous_report(built: Path, tmp_path: Path) ->
         proc.wait()
     after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert after == before  # the half-built folder beside it is all a kill leaves
+    assert len(list(tmp_path.glob(".rep.building-*"))) == 1
+    report._remove_abandoned(out)  # the next build clears it
+    assert not list(tmp_path.glob(".rep.building-*"))

@@ -123,6 +123,20 @@ def _check_target(out: Path) -> None:
         raise ActlabError(f"{out} is a folder but not an actlab report; actlab will not replace it (use another -o)")
 
 
+def _remove_abandoned(out: Path) -> None:
+    """Delete the half-built folders of builds that were killed (their process no longer exists)."""
+    for folder in out.parent.glob(f".{out.name}.building-*"):
+        pid = folder.name.rsplit(".building-", 1)[1].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # alive, under another user
+            pass
+
+
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where that is not available."""
     try:
@@ -217,7 +231,8 @@ def build(
     bar = Progress(1 + 1 + len(specs) + 5 + 1 + 1, enabled=progress)
     start = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    _remove_abandoned(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-{os.getpid()}-", dir=out.parent))
     finished = False
     try:
         os.chmod(tmp, 0o755)
