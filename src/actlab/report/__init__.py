@@ -216,6 +216,7 @@ def build(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Write the report to ``out``; returns what it wrote (pages, figures, seconds)."""
+    import importlib.util
     from importlib import resources
 
     from .. import table as comparison
@@ -223,6 +224,9 @@ def build(
     from ..guide import BRANCHES, recommend
     from . import pages
 
+    missing = [m for m in ("torch", "matplotlib", "sklearn", "mnist1d") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ActlabError(f"the report needs {', '.join(missing)}: pip install 'actlab[torch,experiments]'")
     settings = settings or Settings()
     out = Path(out).absolute()
     _check_target(out)
