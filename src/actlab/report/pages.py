@@ -335,7 +335,7 @@ def _param_table(spec: Spec) -> Markup | None:
     return table(["parameter", "default", "valid values", "meaning", "learnable"], rows)
 
 
-def _elementwise_sections(spec: Elementwise, speeds: dict[str, float | None]) -> list[object]:
+def _elementwise_sections(spec: Elementwise) -> list[object]:
     from ..analysis import MeanField, gains, properties
     from ..analysis.gains import TORCH_GAINS
     from ..analysis.selfnorm import self_normalizing_scaling
@@ -490,7 +490,7 @@ def activation_page(
     param_table = _param_table(spec)
     if param_table is not None:
         body += [tag("h2", "Parameters", id="parameters"), param_table]
-    body += _elementwise_sections(spec, speeds) if isinstance(spec, Elementwise) else _vector_sections(spec)
+    body += _elementwise_sections(spec) if isinstance(spec, Elementwise) else _vector_sections(spec)
     body += [tag("h2", "Typical use", id="uses"), tag("ul", *[tag("li", u) for u in spec.uses])]
     if spec.notes:
         body += [tag("h2", "Notes", id="notes"), tag("ul", *[tag("li", n) for n in spec.notes])]
