@@ -6,8 +6,11 @@ and the bytes autograd saves for backward, for
 * actlab (``actlab.torch.get(...)``: the generic operator, saving only its input),
 * the eager composite a user would write (``x * torch.sigmoid(beta * x)``, ``F.silu(b) * a`` ...),
 * ``torch.compile`` of that composite,
+* the native kernel of the nearest built-in (``F.silu`` for swish_beta, ``F.glu`` for the gated
+  family, ...: :data:`NEAREST`), the speed a user gets from PyTorch's own activations,
 
-reported as ratios (actlab / eager, actlab / compiled; below 1 is better for actlab).
+reported as ratios (actlab / eager, actlab / compiled, actlab / nearest native; below 1 is better
+for actlab).
 
     python benchmarks/torch_composites.py [--size N] [--repeats R] [--threads T] [--json FILE] [--only NAME ...]
 """
@@ -104,6 +107,25 @@ CASES: list[tuple[str, dict[str, Any], Fn, Callable[[], list[torch.Tensor]], str
 ]
 
 
+NEAREST: dict[str, tuple[str, Fn]] = {
+    "swish_beta": ("silu", F.silu),
+    "quick_gelu": ("silu", F.silu),
+    "squareplus": ("softplus", F.softplus),
+    "relu2": ("relu", torch.relu),
+    "snake": ("silu", F.silu),
+    "star_relu": ("relu", torch.relu),
+    "xielu": ("elu", F.elu),
+    "softplus": ("softplus", F.softplus),
+    "mish": ("mish", F.mish),
+    "elu": ("elu", F.elu),
+    "reglu": ("glu", F.glu),
+    "geglu": ("glu", F.glu),
+    "swiglu": ("glu", F.glu),
+    "bilinear": ("glu", F.glu),
+}
+"""The built-in PyTorch activation closest to each case: what it would cost if PyTorch had it."""
+
+
 def saved_bytes(fn: Callable[[], torch.Tensor]) -> int:
     seen: dict[int, int] = {}
 
@@ -176,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     print(f"{args.size} float32 elements, {args.threads} threads, median of {args.repeats}", file=sys.stderr)
     columns = ("fwd vs eager", "f+b vs eager", "fwd vs compiled", "f+b vs compiled", "saved vs eager")
-    header = f"{'activation':24s} " + " ".join(f"{c:>15s}" for c in columns)
+    header = f"{'activation':24s} " + " ".join(f"{c:>15s}" for c in columns) + f" {'f+b vs native':>22s}"
     print(header)
     for name, kwargs, composite, make_params, kind in CASES:
         if args.only and name not in args.only:
@@ -185,8 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         ours = at.get(name, **kwargs)
         eager = functools.partial(_call, composite, params)
         compiled = functools.partial(_call, torch.compile(composite), params)
-        m = measure({"actlab": ours, "eager": eager, "compiled": compiled}, x, args.repeats)
-        m_ours, m_eager, m_comp = m["actlab"], m["eager"], m["compiled"]
+        native_name, native = NEAREST[name]
+        m = measure({"actlab": ours, "eager": eager, "compiled": compiled, "native": native}, x, args.repeats)
+        m_ours, m_eager, m_comp, m_native = m["actlab"], m["eager"], m["compiled"], m["native"]
         label = name + (" (learnable)" if kind == "learnable" else "")
         row = {
             "activation": label,
@@ -200,12 +223,16 @@ def main(argv: list[str] | None = None) -> int:
             "fwd_vs_compiled": m_ours["forward_s"] / m_comp["forward_s"],
             "fwd_bwd_vs_compiled": m_ours["fwd_bwd_s"] / m_comp["fwd_bwd_s"],
             "saved_vs_eager": m_ours["saved_bytes"] / max(m_eager["saved_bytes"], 1),
+            "nearest_native": native_name,
+            "native": m_native,
+            "fwd_bwd_vs_native": m_ours["fwd_bwd_s"] / m_native["fwd_bwd_s"],
         }
         rows.append(row)
         print(
             f"{label:24s} "
             + " ".join(f"{row[k]:15.2f}" for k in ("fwd_vs_eager", "fwd_bwd_vs_eager", "fwd_vs_compiled"))
-            + f" {row['fwd_bwd_vs_compiled']:15.2f} {row['saved_vs_eager']:15.2f}",
+            + f" {row['fwd_bwd_vs_compiled']:15.2f} {row['saved_vs_eager']:15.2f}"
+            + f" {row['fwd_bwd_vs_native']:12.2f} ({native_name})",
             flush=True,
         )
     if args.json:

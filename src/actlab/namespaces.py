@@ -256,6 +256,7 @@ def torch_ns(dtype: Any) -> SimpleNamespace:
         abs=torch.abs,
         sign=torch.sign,
         where=where,
+        sigmoid=torch.sigmoid,
         where_lazy=lambda cond, fn, v, other: where(cond, fn(v), other),
         mul0=lambda a, b: where((a == 0) | (b == 0), 0.0, a * b),
         ones_like=torch.ones_like,

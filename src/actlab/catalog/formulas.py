@@ -27,7 +27,14 @@ def _sigmoid_parts(x: Any, xp: Any) -> tuple[Any, Any]:
 
 
 def sigmoid(x: Any, xp: Any) -> Any:
-    """σ(x) = 1 / (1 + e^{-x}) from one e^{-|x|}: no overflow, relative error ≲ 2 ulp."""
+    """σ(x) = 1 / (1 + e^{-x}) from one e^{-|x|}: no overflow, relative error ≲ 2 ulp.
+
+    A namespace with an accurate σ of its own (PyTorch's, within 2 ulp and exact limits,
+    which its compiler turns into a faster kernel) provides it as ``xp.sigmoid``.
+    """
+    native = getattr(xp, "sigmoid", None)
+    if native is not None:
+        return native(x)
     e, r = _sigmoid_parts(x, xp)
     return r * _below_zero_factor(x, e, xp)
 
@@ -46,7 +53,8 @@ def sigmoid_prime(x: Any, xp: Any) -> Any:
 def sigmoid_and_prime(x: Any, xp: Any) -> tuple[Any, Any]:
     """(σ(x), σ'(x)) from one exponential: the same bits as :func:`sigmoid` and :func:`sigmoid_prime`."""
     e, r = _sigmoid_parts(x, xp)
-    return r * _below_zero_factor(x, e, xp), e * r * r
+    native = getattr(xp, "sigmoid", None)
+    return (native(x) if native is not None else r * _below_zero_factor(x, e, xp)), e * r * r
 
 
 def softplus(x: Any, xp: Any) -> Any:
@@ -109,10 +117,15 @@ X_MINUS_TANH_SERIES = _x_minus_tanh_series(46)
 """46 terms: the series ratio at |x| = 1 is (2/π)² ≈ 0.405, and 0.405^46 < 2^-60."""
 
 
+NARROW_X_MINUS_TANH_TERMS = 20
+"""Enough below float64: 0.405^20 < 2^-26, under half an ulp of float32."""
+
+
 def x_minus_tanh(x: Any, xp: Any) -> Any:
     """x - tanh(x) without the cancellation near 0 (where it is ≈ x³/3)."""
     x2 = x * x
-    series = x * x2 * horner(xp.minimum(x2, 1.0), X_MINUS_TANH_SERIES)
+    terms = X_MINUS_TANH_SERIES if xp.wide else X_MINUS_TANH_SERIES[:NARROW_X_MINUS_TANH_TERMS]
+    series = x * x2 * horner(xp.minimum(x2, 1.0), terms)
     return xp.where(xp.abs(x) < TANHSHRINK_SERIES_LIMIT, series, x - xp.tanh(x))
 
 
@@ -120,9 +133,14 @@ EXPM1_MINUS_X_SERIES = tuple(1.0 / math.factorial(k) for k in range(2, 22))
 """1/k! for k = 2..21: e^x - 1 - x = x² Σ x^(k-2)/k!, to 1e-21 relative for |x| < 1."""
 
 
+NARROW_EXPM1_MINUS_X_TERMS = 10
+"""Enough below float64: the first term left out, 1/12!, is 2^-29 of the leading 1/2."""
+
+
 def expm1_minus_x(x: Any, xp: Any) -> Any:
     """e^x - 1 - x without the cancellation near 0 (where it is ≈ x²/2)."""
-    series = x * x * horner(xp.clip(x, -1.0, 1.0), EXPM1_MINUS_X_SERIES)
+    terms = EXPM1_MINUS_X_SERIES if xp.wide else EXPM1_MINUS_X_SERIES[:NARROW_EXPM1_MINUS_X_TERMS]
+    series = x * x * horner(xp.clip(x, -1.0, 1.0), terms)
     return xp.where(xp.abs(x) < 1.0, series, xp.expm1(x) - x)
 
 

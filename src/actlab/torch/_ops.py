@@ -71,7 +71,7 @@ def _forward_kernel(spec: Spec, p: Any, x: torch.Tensor, dtype: torch.dtype, ns:
     xc = x.to(dtype)
     y = spec.apply(xc, p, ns)
     if isinstance(spec, Elementwise):
-        y = torch.where(torch.isnan(xc), xc, y)
+        y = torch.where(xc != xc, xc, y)  # NaN in, NaN out (a compare vectorizes; isnan does not)
     return y.to(x.dtype)
 
 
@@ -79,7 +79,7 @@ def _vjp_kernel(spec: Spec, p: Any, x: torch.Tensor, g: torch.Tensor, dtype: tor
     xc = x.to(dtype)
     v = spec.vjp(xc, g.to(dtype), p, ns)
     if isinstance(spec, Elementwise):
-        v = torch.where(torch.isnan(xc), xc, v)
+        v = torch.where(xc != xc, xc, v)
     return v.to(x.dtype)
 
 
@@ -133,10 +133,19 @@ def _compiled(what: str, name: str, params: str, learned: str, dtype: torch.dtyp
         def fn(x: torch.Tensor, g: torch.Tensor, *weights: torch.Tensor) -> Any:  # type: ignore[misc]
             return _vjp_kernel(spec, bound(weights), x, g, dtype, ns)
 
-    else:
+    elif what == "param":
 
         def fn(x: torch.Tensor, g: torch.Tensor, *weights: torch.Tensor) -> Any:  # type: ignore[misc]
             return _param_grads_kernel(spec, bound(weights), keys, x, g, weights, dtype, ns)
+
+    else:  # "backward": the input's gradient and the parameters' in one pass over x and g
+
+        def fn(x: torch.Tensor, g: torch.Tensor, *weights: torch.Tensor) -> Any:  # type: ignore[misc]
+            q = bound(weights)
+            return (
+                _vjp_kernel(spec, q, x, g, dtype, ns),
+                *_param_grads_kernel(spec, q, keys, x, g, weights, dtype, ns),
+            )
 
     # a code object of its own per activation: torch.compile caches by code object, and one shared
     # closure would recompile for every activation until it hit dynamo's recompile limit
@@ -206,6 +215,29 @@ def param_grads_op(
         return list(_param_grads_kernel(spec, q, keys, x, g, weights, dtype, namespace(dtype)))
 
 
+@torch.library.custom_op("actlab::backward", mutates_args=())
+def backward_op(
+    x: torch.Tensor, weights: list[torch.Tensor], g: torch.Tensor, name: str, params: str, learned: str
+) -> list[torch.Tensor]:
+    """[d sum(g f) / dx, d sum(g f) / dw...] together: one read of x and g where a learnable
+    activation needs both (first-order backward only; higher orders go through ``vjp``)."""
+    with torch.no_grad():
+        dtype = compute_dtype(x)
+        if _fuse(x):
+            fused = _compiled("backward", name, params, learned, dtype)
+            gx, *gw = fused(x.detach(), g.detach(), *(w.detach() for w in weights))
+            return [gx.contiguous(), *gw]
+        return [
+            vector_jacobian(x, weights, g, name, params, learned).contiguous(),
+            *param_grads_op(x, weights, g, name, params, learned),
+        ]
+
+
+@backward_op.register_fake
+def _(x: torch.Tensor, weights: list[torch.Tensor], g: torch.Tensor, name: str, params: str, learned: str):
+    return [torch.empty_like(x), *(torch.empty_like(w) for w in weights)]
+
+
 def _param_grads_kernel(
     spec: Spec,
     p: Any,
@@ -246,6 +278,9 @@ def _apply_setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> Non
 def _apply_backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
     x, *weights = ctx.saved_tensors
     name, params, learned = ctx.static
+    if weights and ctx.needs_input_grad[0] and ctx.needs_input_grad[1] and not torch.is_grad_enabled():
+        gx, *gw = backward_op(x, weights, grad, name, params, learned)
+        return gx, gw, None, None, None
     gx = vjp_op(x, weights, grad, name, params, learned) if ctx.needs_input_grad[0] else None
     gw: list[Any] = [None] * len(weights)
     if weights and ctx.needs_input_grad[1]:
