@@ -102,3 +102,22 @@ def test_narrow_entries_are_declared_where_the_bits_allow_it():
     # a parameter that float16 cannot hold sends the entry back to float64
     _, widen, _ = actlab.get("hardtanh", min_val=-1.1)._plan("f", np.dtype(np.float16))
     assert widen
+
+
+@pytest.mark.parametrize("act", ELEMENTWISE)
+def test_fast_mode_stays_close_and_keeps_the_limits(act):
+    """fast=True computes float32 in float32: a few ulp off the exact result, the same limits and NaN."""
+    x = np.concatenate([np.linspace(-20, 20, 4001), [0.0, -0.0, np.inf, -np.inf, np.nan]]).astype(np.float32)
+    for what in ("f", "f'"):
+        fn = act if what == "f" else act.derivative
+        exact, fast = fn(x), fn(x, fast=True)
+        assert fast.dtype == np.float32
+        np.testing.assert_array_equal(np.isnan(fast), np.isnan(exact), err_msg=f"{act!r} {what}")
+        ends = np.isinf(x)
+        np.testing.assert_allclose(fast[ends], exact[ends], rtol=1e-6, err_msg=f"{act!r} {what} at ±inf")
+        finite = ~np.isnan(exact)
+        for k in act.spec.kink_points(act.bound):  # where f' jumps, rounding may move x across the knee
+            finite &= ~(np.abs(x - k.x) <= 1e-5 * max(1.0, abs(k.x)))
+        scale = np.max(np.abs(exact[finite & ~ends]), initial=1.0)
+        # a few ulp relative, or a few ulp of the function's scale where f or f' passes through zero
+        np.testing.assert_allclose(fast[finite], exact[finite], rtol=2e-6, atol=4e-7 * scale, err_msg=f"{act!r} {what}")
