@@ -11,7 +11,7 @@ from actlab.catalog.spec import Elementwise
 from actlab.namespaces import numpy_ns
 from actlab.numpy import _engine
 
-from .conftest import ELEMENTWISE
+from .conftest import ELEMENTWISE, VECTOR
 
 
 def _inputs(dtype: np.dtype, size: int = 3 * _engine.BLOCK + 17) -> np.ndarray:
@@ -121,3 +121,25 @@ def test_fast_mode_stays_close_and_keeps_the_limits(act):
         scale = np.max(np.abs(exact[finite & ~ends]), initial=1.0)
         # a few ulp relative, or a few ulp of the function's scale where f or f' passes through zero
         np.testing.assert_allclose(fast[finite], exact[finite], rtol=2e-6, atol=4e-7 * scale, err_msg=f"{act!r} {what}")
+
+
+@pytest.mark.parametrize("act", VECTOR)
+def test_vector_kinds_in_row_blocks_equal_the_whole_array(act):
+    """Softmax, the gated family and maxout on a large array run a block of rows at a time: same bits."""
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((3, 17, 1020)) * 4).astype(np.float32)  # 1020: even, and a multiple of 3
+    x[0, 0, :4] = [np.inf, -np.inf, np.nan, 0.0]
+    x[1, 2, :] = -np.inf
+    spec, p = act.spec, act.bound
+    if spec.axis(p) % x.ndim != x.ndim - 1:
+        pytest.skip("blocks of rows serve the last axis only")
+    with np.errstate(all="ignore"):
+        want = np.asarray(spec.apply(x.astype(np.float64), p, numpy_ns)).astype(np.float32)
+        got = act(x)
+        np.testing.assert_array_equal(got, want)
+        g = rng.standard_normal(want.shape).astype(np.float32)
+        want_v = np.asarray(spec.vjp(x.astype(np.float64), g.astype(np.float64), p, numpy_ns)).astype(np.float32)
+        np.testing.assert_array_equal(act.vjp(x, g), want_v)
+    # the last axis named by its positive index takes the same path
+    if "dim" in act.params:
+        np.testing.assert_array_equal(act.with_params(dim=2)(x), got)

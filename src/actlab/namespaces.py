@@ -73,6 +73,21 @@ def _where(cond: Any, a: Any, b: Any) -> Any:
     return ((a_bits & mask) | (b_bits & ~mask)).view(dt)
 
 
+def _hypot(a: Any, b: Any) -> Any:
+    """√(a² + b²) as a square root where the squares neither overflow nor underflow (a few ulp, like
+    np.hypot, and several times faster); np.hypot itself on the elements where they would."""
+    r = np.sqrt(np.multiply(a, a) + np.multiply(b, b))
+    if np.ndim(r) == 0:
+        return np.hypot(a, b)
+    info = np.finfo(r.dtype)
+    ok = (r > np.sqrt(info.tiny) / info.eps) & (r < np.sqrt(info.max) / 2)
+    if not ok.all():
+        bad = ~ok
+        shape = r.shape
+        r[bad] = np.hypot(np.broadcast_to(a, shape)[bad], np.broadcast_to(b, shape)[bad])
+    return r
+
+
 def _mul0(a: Any, b: Any) -> Any:
     """a * b, with the NaN of inf * 0 replaced by 0; one multiplication unless such a NaN occurs."""
     r = np.multiply(a, b)
@@ -107,7 +122,7 @@ numpy_ns = SimpleNamespace(
     sin=np.sin,
     cos=np.cos,
     sqrt=np.sqrt,
-    hypot=np.hypot,
+    hypot=_hypot,
     abs=np.abs,
     sign=np.sign,
     where=_where,

@@ -123,10 +123,13 @@ NARROW_X_MINUS_TANH_TERMS = 20
 
 def x_minus_tanh(x: Any, xp: Any) -> Any:
     """x - tanh(x) without the cancellation near 0 (where it is ≈ x³/3)."""
-    x2 = x * x
     terms = X_MINUS_TANH_SERIES if xp.wide else X_MINUS_TANH_SERIES[:NARROW_X_MINUS_TANH_TERMS]
-    series = x * x2 * horner(xp.minimum(x2, 1.0), terms)
-    return xp.where(xp.abs(x) < TANHSHRINK_SERIES_LIMIT, series, x - xp.tanh(x))
+
+    def series(v: Any) -> Any:  # evaluated only where |x| < 1 (the whole array where nothing is lazy)
+        v2 = v * v
+        return v * v2 * horner(xp.minimum(v2, 1.0), terms)
+
+    return xp.where_lazy(xp.abs(x) < TANHSHRINK_SERIES_LIMIT, series, x, x - xp.tanh(x))
 
 
 EXPM1_MINUS_X_SERIES = tuple(1.0 / math.factorial(k) for k in range(2, 22))
@@ -140,8 +143,11 @@ NARROW_EXPM1_MINUS_X_TERMS = 10
 def expm1_minus_x(x: Any, xp: Any) -> Any:
     """e^x - 1 - x without the cancellation near 0 (where it is ≈ x²/2)."""
     terms = EXPM1_MINUS_X_SERIES if xp.wide else EXPM1_MINUS_X_SERIES[:NARROW_EXPM1_MINUS_X_TERMS]
-    series = x * x * horner(xp.clip(x, -1.0, 1.0), terms)
-    return xp.where(xp.abs(x) < 1.0, series, xp.expm1(x) - x)
+
+    def series(v: Any) -> Any:  # evaluated only where |x| < 1
+        return v * v * horner(xp.clip(v, -1.0, 1.0), terms)
+
+    return xp.where_lazy(xp.abs(x) < 1.0, series, x, xp.expm1(x) - x)
 
 
 def tanh_softplus(x: Any, xp: Any) -> Any:

@@ -23,7 +23,7 @@ import numpy as np
 from ..catalog import registry
 from ..catalog.spec import Elementwise, Params, Spec
 from ..namespaces import numpy_ns
-from ._engine import evaluate, get_threads, set_threads
+from ._engine import BLOCK, evaluate, get_threads, set_threads
 
 __all__ = ["Activation", "as_float_array", "get", "get_threads", "set_threads"]
 
@@ -163,10 +163,29 @@ class Activation:
             kernel, widen, nan_fix = self._plan("f", dtype, fast)
             return evaluate(kernel, a, dtype, (out,), threads, widen=widen, nan_fix=nan_fix)[0]
         self.spec.check_shape(a.shape, self._p)
+        rows = self._row_blocks(a)
+        if rows is not None:
+            p_last, step = rows
+            flat = a.reshape(-1, a.shape[-1])
+            shape = self.spec.out_shape(a.shape, self._p)
+            y = np.empty((flat.shape[0], shape[-1]), dtype)
+            with np.errstate(all="ignore"):
+                for i in range(0, flat.shape[0], step):
+                    y[i : i + step] = self.spec.apply(flat[i : i + step].astype(np.float64), p_last, numpy_ns)
+            return _finish(y.reshape(shape), dtype, shape, out)
         with np.errstate(all="ignore"):
             x64 = a.astype(np.float64, copy=False)
             y = self.spec.apply(x64, self._p, numpy_ns)
             return _finish(y, dtype, self.spec.out_shape(a.shape, self._p), out)
+
+    def _row_blocks(self, a: np.ndarray) -> tuple[Params, int] | None:
+        """For a vector kind working along the last axis of a large array: (its parameters with
+        dim=-1, rows per block) to evaluate it a cache-sized block of rows at a time; else None."""
+        axis = self.spec.axis(self._p)
+        if axis is None or a.ndim < 2 or a.size <= BLOCK or axis % a.ndim != a.ndim - 1:
+            return None
+        p_last = self.spec.bind(self.params, dim=-1) if "dim" in self.params else self._p
+        return p_last, max(1, BLOCK // a.shape[-1])
 
     def derivative(
         self, x: Any, out: np.ndarray | None = None, *, threads: int | None = None, fast: bool = False
@@ -226,6 +245,16 @@ class Activation:
             raise ValueError(f"g must have the output's shape {out_shape}; got {ga.shape}")
         else:
             shape = a.shape
+        rows = None if isinstance(self.spec, Elementwise) else self._row_blocks(a)
+        if rows is not None:
+            p_last, step = rows
+            flat, gflat = a.reshape(-1, a.shape[-1]), ga.reshape(-1, ga.shape[-1])
+            v = np.empty(flat.shape, dtype)
+            with np.errstate(all="ignore"):
+                for i in range(0, flat.shape[0], step):
+                    xb, gb = flat[i : i + step].astype(np.float64), gflat[i : i + step].astype(np.float64)
+                    v[i : i + step] = self.spec.vjp(xb, gb, p_last, numpy_ns)
+            return _finish(v.reshape(shape), dtype, shape, None)
         with np.errstate(all="ignore"):
             x64 = a.astype(np.float64, copy=False)
             g64 = ga.astype(np.float64, copy=False)
