@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -85,9 +87,10 @@ def test_bad_threads_and_out():
         act(np.zeros(3), out=np.zeros(3, np.int64))
     with pytest.raises(ValueError, match="threads"):
         actlab.numpy.set_threads(-1)
-    old = actlab.numpy.set_threads(2)
+    old = actlab.numpy.set_threads(3)
     try:
-        assert actlab.numpy.get_threads() == 2
+        assert actlab.numpy.get_threads() == 3
+        assert actlab.numpy.set_threads(None) == 3 and actlab.numpy.get_threads() == (os.cpu_count() or 1)
         np.testing.assert_array_equal(act(np.arange(-5.0, 5.0)), np.maximum(np.arange(-5.0, 5.0), 0))
     finally:
         actlab.numpy.set_threads(old)

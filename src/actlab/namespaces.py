@@ -189,7 +189,7 @@ def mpmath_ns(mp: Any) -> SimpleNamespace:
         sign=sign,
         where=where,
         where_lazy=lambda cond, fn, v, other: fn(v) if cond else other,
-        mul0=lambda a, b: 0 if a == 0 or b == 0 else a * b,
+        mul0=lambda a, b: mp.mpf(0) if a == 0 or b == 0 else a * b,
         ones_like=lambda v: mp.mpf(1),
         maximum=max,
         minimum=min,

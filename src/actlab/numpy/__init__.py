@@ -23,7 +23,7 @@ import numpy as np
 from ..catalog import registry
 from ..catalog.spec import Elementwise, Params, Spec
 from ..namespaces import numpy_ns
-from ._engine import BLOCK, evaluate, get_threads, set_threads
+from ._engine import BLOCK, check_out, evaluate, get_threads, set_threads
 
 __all__ = ["Activation", "as_float_array", "get", "get_threads", "set_threads"]
 
@@ -53,13 +53,7 @@ def _finish(y: Any, dtype: np.dtype, shape: tuple[int, ...], out: np.ndarray | N
     y = np.broadcast_to(np.asarray(y), shape).astype(dtype, copy=False)
     if out is None:
         return y[()] if y.ndim == 0 else (y if y.flags.writeable else y.copy())
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy array, not {type(out).__name__}")
-    if out.shape != y.shape:
-        raise ValueError(f"out has shape {out.shape}, but the result has shape {y.shape}")
-    if not np.can_cast(y.dtype, out.dtype, casting="same_kind"):
-        raise TypeError(f"out has dtype {out.dtype}; the result is {y.dtype}")
-    np.copyto(out, y, casting="same_kind")
+    np.copyto(check_out(out, y.shape, y.dtype), y, casting="same_kind")
     return out
 
 
@@ -154,38 +148,41 @@ class Activation:
 
         Elementwise activations run block by block (see :mod:`actlab.numpy._engine`):
         one pass over memory, optionally on ``threads`` threads.  ``fast=True`` computes
-        float16/float32 input in its own precision instead of float64: about twice as
-        fast where the formula is transcendental, at a cost of a few ulp (the bound is
-        measured by ``actlab accuracy --fast``); float64 input is unaffected.
+        float16/float32 input in its own precision instead of float64: 1.2–2.6× faster
+        where the formula is transcendental, at a cost of a few ulp for f and more for
+        f' near its zeros (``actlab accuracy --fast`` measures it); float64 input is
+        unaffected.
         """
         a, dtype = as_float_array(x)
         if isinstance(self.spec, Elementwise):
             kernel, widen, nan_fix = self._plan("f", dtype, fast)
             return evaluate(kernel, a, dtype, (out,), threads, widen=widen, nan_fix=nan_fix)[0]
         self.spec.check_shape(a.shape, self._p)
-        rows = self._row_blocks(a)
-        if rows is not None:
-            p_last, step = rows
-            flat = a.reshape(-1, a.shape[-1])
-            shape = self.spec.out_shape(a.shape, self._p)
-            y = np.empty((flat.shape[0], shape[-1]), dtype)
-            with np.errstate(all="ignore"):
-                for i in range(0, flat.shape[0], step):
-                    y[i : i + step] = self.spec.apply(flat[i : i + step].astype(np.float64), p_last, numpy_ns)
+        shape = self.spec.out_shape(a.shape, self._p)
+        y = self._in_row_blocks(lambda p, xb: self.spec.apply(xb, p, numpy_ns), (a,), shape[-1], dtype)
+        if y is not None:
             return _finish(y.reshape(shape), dtype, shape, out)
         with np.errstate(all="ignore"):
             x64 = a.astype(np.float64, copy=False)
             y = self.spec.apply(x64, self._p, numpy_ns)
             return _finish(y, dtype, self.spec.out_shape(a.shape, self._p), out)
 
-    def _row_blocks(self, a: np.ndarray) -> tuple[Params, int] | None:
-        """For a vector kind working along the last axis of a large array: (its parameters with
-        dim=-1, rows per block) to evaluate it a cache-sized block of rows at a time; else None."""
+    def _in_row_blocks(self, fn: Any, arrays: tuple[np.ndarray, ...], width: int, dtype: np.dtype) -> Any:
+        """For a vector kind working along the last axis of a large array, ``fn(params with dim=-1,
+        *row blocks in float64)`` a cache-sized block of rows at a time into one (rows, width)
+        array of ``dtype``; None when the array is small or the axis is not the last."""
+        a = arrays[0]
         axis = self.spec.axis(self._p)
         if axis is None or a.ndim < 2 or a.size <= BLOCK or axis % a.ndim != a.ndim - 1:
             return None
         p_last = self.spec.bind(self.params, dim=-1) if "dim" in self.params else self._p
-        return p_last, max(1, BLOCK // a.shape[-1])
+        step = max(1, BLOCK // a.shape[-1])
+        flats = [v.reshape(-1, v.shape[-1]) for v in arrays]
+        y = np.empty((flats[0].shape[0], width), dtype)
+        with np.errstate(all="ignore"):
+            for i in range(0, y.shape[0], step):
+                y[i : i + step] = fn(p_last, *(f[i : i + step].astype(np.float64) for f in flats))
+        return y
 
     def derivative(
         self, x: Any, out: np.ndarray | None = None, *, threads: int | None = None, fast: bool = False
@@ -245,16 +242,10 @@ class Activation:
             raise ValueError(f"g must have the output's shape {out_shape}; got {ga.shape}")
         else:
             shape = a.shape
-        rows = None if isinstance(self.spec, Elementwise) else self._row_blocks(a)
-        if rows is not None:
-            p_last, step = rows
-            flat, gflat = a.reshape(-1, a.shape[-1]), ga.reshape(-1, ga.shape[-1])
-            v = np.empty(flat.shape, dtype)
-            with np.errstate(all="ignore"):
-                for i in range(0, flat.shape[0], step):
-                    xb, gb = flat[i : i + step].astype(np.float64), gflat[i : i + step].astype(np.float64)
-                    v[i : i + step] = self.spec.vjp(xb, gb, p_last, numpy_ns)
-            return _finish(v.reshape(shape), dtype, shape, None)
+        if not isinstance(self.spec, Elementwise):
+            v = self._in_row_blocks(lambda p, xb, gb: self.spec.vjp(xb, gb, p, numpy_ns), (a, ga), a.shape[-1], dtype)
+            if v is not None:
+                return _finish(v.reshape(shape), dtype, shape, None)
         with np.errstate(all="ignore"):
             x64 = a.astype(np.float64, copy=False)
             g64 = ga.astype(np.float64, copy=False)

@@ -38,6 +38,12 @@ Kernel = Callable[[np.ndarray], Sequence[Any]]
 """float64 block -> one result per output (arrays of the block's shape, or scalars)."""
 
 
+def _positive(threads: Any) -> int:
+    if not isinstance(threads, int | np.integer) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads must be a positive integer; got {threads!r}")
+    return int(threads)
+
+
 def set_threads(n: int | None) -> int:
     """Set the default number of threads for large arrays (``None``: all cores); returns the old value.
 
@@ -46,25 +52,13 @@ def set_threads(n: int | None) -> int:
     2
     """
     global _default_threads
-    if n is None:
-        n = os.cpu_count() or 1
-    if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"threads must be a positive integer; got {n!r}")
-    old, _default_threads = _default_threads, int(n)
+    old, _default_threads = _default_threads, _positive((os.cpu_count() or 1) if n is None else n)
     return old
 
 
 def get_threads() -> int:
     """The default number of threads (1 unless :func:`set_threads` changed it)."""
     return _default_threads
-
-
-def _resolve_threads(threads: int | None) -> int:
-    if threads is None:
-        return _default_threads
-    if not isinstance(threads, int | np.integer) or isinstance(threads, bool) or threads < 1:
-        raise ValueError(f"threads must be a positive integer; got {threads!r}")
-    return int(threads)
 
 
 def _pool(n: int) -> ThreadPoolExecutor:
@@ -93,10 +87,8 @@ def _run_span(
                         np.copyto(o[i:j], np.nan, where=nan)
 
 
-def _flat_target(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype, what: str) -> np.ndarray:
-    """A C-contiguous array of ``shape`` to write into: ``out`` itself when it allows that."""
-    if out is None:
-        return np.empty(shape, dtype)
+def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, what: str = "out") -> np.ndarray:
+    """``out`` when it can take a result of ``shape`` and ``dtype``; a clear error otherwise."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{what} must be a numpy array, not {type(out).__name__}")
     if out.shape != shape:
@@ -105,7 +97,12 @@ def _flat_target(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype
         raise TypeError(f"{what} has dtype {out.dtype}; the result is {dtype}")
     if not out.flags.writeable:
         raise ValueError(f"{what} is read-only")
-    if out.flags.c_contiguous and out.dtype == dtype:
+    return out
+
+
+def _flat_target(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype, what: str) -> np.ndarray:
+    """A C-contiguous array of ``shape`` to write into: ``out`` itself when it allows that."""
+    if out is not None and check_out(out, shape, dtype, what).flags.c_contiguous and out.dtype == dtype:
         return out
     return np.empty(shape, dtype)
 
@@ -128,7 +125,7 @@ def evaluate(
     kernel in the input's own precision (for formulas that are exactly rounded there);
     ``nan_fix=False`` skips the NaN pass (for formulas that propagate NaN themselves).
     """
-    n_threads = _resolve_threads(threads)
+    n_threads = _default_threads if threads is None else _positive(threads)
     shape = a.shape
     targets = [_flat_target(o, shape, dtype, name) for o, name in zip(outs, names)]
     x = np.ascontiguousarray(a).reshape(-1)

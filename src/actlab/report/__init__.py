@@ -83,7 +83,7 @@ class Progress:
     """A one-line progress bar on stderr: ``[#####.....] 12/48 pages: gelu``."""
 
     def __init__(self, total: int, enabled: bool = True) -> None:
-        self.total, self.done, self.enabled = total, 0, enabled
+        self.total, self.done, self.enabled, self.shown = total, 0, enabled, False
         self.laps: dict[str, float] = {}
         self._last = time.perf_counter()
 
@@ -95,6 +95,7 @@ class Progress:
         line = f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {label}"
         sys.stderr.write("\r" + line[:99].ljust(99))
         sys.stderr.flush()
+        self.shown = True
 
     def step(self, label: str) -> None:
         self.done += 1
@@ -108,7 +109,7 @@ class Progress:
 
     def close(self, finished: bool = True) -> None:
         """End the bar's line; after a failure, erase it so that the error stands alone."""
-        if self.enabled and (self.done or finished):
+        if self.enabled and self.shown:
             sys.stderr.write("\n" if finished else "\r" + " " * 99 + "\r")
             sys.stderr.flush()
 
