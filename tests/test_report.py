@@ -170,7 +170,11 @@ def test_cli_errors_are_one_line(
     (tmp_path / "someone-elses" / "thesis.tex").write_text("keep me")
     assert main([a.format(tmp=tmp_path) for a in argv]) == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and message in err and "Traceback" not in err
+    shown = err.split("\r")[-1]  # what a terminal shows once a progress bar has been erased
+    assert err.count("\n") == 1 and shown.startswith("actlab") and message in shown
+    assert "Traceback" not in err
+    if "\r" in err:  # a bar was drawn: it is blanked out before the error is written
+        assert err.split("\r")[-2].strip() == ""
     assert (tmp_path / "a-file").read_text() == "keep me"
     assert (tmp_path / "someone-elses" / "thesis.tex").read_text() == "keep me"
 
