@@ -132,6 +132,26 @@ def _yes(b: bool) -> str:
     return "yes" if b else "no"
 
 
+def _torch_default(spec: Spec, act: Activation) -> dict[str, Any] | None:
+    """Where PyTorch's default (native) kernel differs from exact, as measured (None: no such kernel, or no
+    PyTorch): the lines a reader sees, and each finding as data."""
+    from .table import native_gaps
+
+    g = native_gaps(spec.name, act.params)
+    if g is None:
+        return None
+    return {
+        "same": g.same,
+        "dtypes": list(g.dtypes),
+        "differences": g.lines(),
+        "findings": [
+            {"dtype": f.dtype, "what": f.what, "kind": f.kind, "x": f.x, "got": f.got, "exact": f.exact, "ulp": f.ulp}
+            | ({"row": f.row} if f.row else {})
+            for f in g.findings
+        ],
+    }
+
+
 def _show_text(spec: Spec, act: Activation) -> str:
     d = _describe(spec)
     names = spec.name + (f"; aliases: {', '.join(spec.aliases)}" if spec.aliases else "")
@@ -161,6 +181,13 @@ def _show_text(spec: Spec, act: Activation) -> str:
         lines.append(
             field("accuracy", f"float16/32: ≤ 1 ulp; float64: f ≤ {f_ulps:g}, f' ≤ {df_ulps:g} ulp × max(1, κ)")
         )
+    gaps = _torch_default(spec, act)
+    if gaps is not None:
+        if gaps["same"]:
+            lines.append(field("PyTorch", "default (native) kernel: the same as exact on the accuracy grid, ±inf, NaN"))
+        else:
+            lines.append(field("PyTorch", "default (native) kernel, measured against exact (exact=True):"))
+            lines += [field("", line) for line in gaps["differences"]]
     lines.append(field("year", spec.year if spec.year is not None else "-"))
     if spec.paper is not None:
         lines.append(field("paper", spec.paper.cite()))
@@ -218,6 +245,9 @@ def _cmd_show(args: argparse.Namespace) -> int:
         else:
             x = np.array(SAMPLE_VECTOR)
             d["values"] = {"x": x, "f": act(x), "jacobian": act.jacobian(x)}
+        gaps = _torch_default(spec, act)
+        if gaps is not None:
+            d["pytorch_default"] = gaps
         _emit_json(d)
     else:
         print(_show_text(spec, act))

@@ -1,5 +1,6 @@
-"""The comparison table: range, minimum, gradient behaviour, measured speed and typical use of every
-activation, computed from the catalog, the analysis and a benchmark — never typed by hand.
+"""The comparison table: range, minimum, gradient behaviour, measured speed, typical use and where
+PyTorch's default kernel differs from exact, for every activation, computed from the catalog, the
+analysis, a benchmark and a measurement (:mod:`actlab.torch.gaps`) — never typed by hand.
 
 ``actlab table`` prints it as Markdown, CSV or JSON; the lab report shows the same rows.
 """
@@ -27,6 +28,7 @@ COLUMNS = (
     ("speed_numpy", "time / ReLU (NumPy)"),
     ("speed_torch", "time / ReLU (PyTorch)"),
     ("uses", "typical use"),
+    ("torch_default", "PyTorch default vs exact"),
 )
 
 
@@ -160,8 +162,31 @@ def rows(bench: dict[str, Any] | None = None, names: Sequence[str] | None = None
         for b in BACKENDS:
             row[f"speed_{b}"] = speeds[b].get(spec.name)
         row["uses"] = "; ".join(spec.uses)
+        row["torch_default"] = torch_default_text(spec.name)
         out.append(row)
     return out
+
+
+# --- PyTorch's default (native) kernels against exact ---------------------------------------
+
+
+def native_gaps(name: str, params: dict[str, Any] | None = None) -> Any:
+    """What :func:`actlab.torch.gaps.gaps` measured for ``name``'s native PyTorch kernel; None when there is no
+    such kernel at these parameters, or PyTorch is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return None
+    from .torch.gaps import gaps
+
+    return gaps(name, **(params or {}))
+
+
+def torch_default_text(name: str) -> str:
+    """The table's cell: the measured differences in a few words; "-" where PyTorch's default path runs the
+    catalog's own formulas (no native kernel) or PyTorch is not installed."""
+    g = native_gaps(name)
+    return "-" if g is None else g.summary()
 
 
 def _vector_gradient(spec: Any) -> str:

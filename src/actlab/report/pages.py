@@ -72,7 +72,9 @@ def catalog_table(rows: list[dict[str, Any]], root: str = "") -> Markup:
         numeric=numeric,
         caption="Range and minimum from the computed extrema ([ ] attained, ( ) approached); gradient behaviour from "
         "the computed derivative (dead zone and saturation under z ~ N(0, 1)); speed: median forward + backward time "
-        "of actlab's implementation over ReLU's, measured on this machine.",
+        "of actlab's implementation over ReLU's, measured on this machine."
+        " PyTorch default vs exact: where the native kernel actlab.torch runs by default differs from the exact "
+        "reference, measured in float16/32/64 (details on each activation's page).",
         class_="catalog",
     )
 
@@ -438,6 +440,33 @@ def _vector_sections(spec: Spec) -> list[object]:
     return out
 
 
+def torch_default_section(spec: Spec) -> list[object]:
+    """Where PyTorch's default (native) kernel differs from exact, as :mod:`actlab.torch.gaps` measured it;
+    nothing when there is no native kernel or PyTorch is not installed."""
+    try:
+        g = comparison.native_gaps(spec.name)
+    except Exception as exc:  # the page stands without it
+        return [tag("h2", "PyTorch default", id="pytorch"), _failed("The comparison with PyTorch's kernel", exc)]
+    if g is None:
+        return []
+    intro = (
+        "actlab.torch runs PyTorch's own kernel for this entry by default, and the catalog's formulas with "
+        "exact=True. Measured in "
+        + ", ".join(g.dtypes)
+        + " — the value, and the derivative autograd gives — against the NumPy reference on the accuracy grid "
+        "and at ±∞ and NaN"
+        + (" (rows holding them, for this vector kind)" if not isinstance(spec, Elementwise) else "")
+        + ": "
+    )
+    if g.same:
+        return [tag("h2", "PyTorch default", id="pytorch"), tag("p", intro + "no difference found.")]
+    return [
+        tag("h2", "PyTorch default", id="pytorch"),
+        tag("p", intro + "it differs where listed; exact=True does not."),
+        tag("ul", *[tag("li", line) for line in g.lines()]),
+    ]
+
+
 def activation_page(
     spec: Spec,
     *,
@@ -491,6 +520,7 @@ def activation_page(
     if param_table is not None:
         body += [tag("h2", "Parameters", id="parameters"), param_table]
     body += _elementwise_sections(spec) if isinstance(spec, Elementwise) else _vector_sections(spec)
+    body += torch_default_section(spec)
     body += [tag("h2", "Typical use", id="uses"), tag("ul", *[tag("li", u) for u in spec.uses])]
     if spec.notes:
         body += [tag("h2", "Notes", id="notes"), tag("ul", *[tag("li", n) for n in spec.notes])]

@@ -119,7 +119,11 @@ class Gaps:
         grouped: dict[str, list[str]] = {}
         for f in self.findings:
             grouped.setdefault(f.statement, []).append(f.dtype)
-        return [f"{s} ({', '.join(d)})" for s, d in grouped.items()]
+        lines = [(s, d) for s, d in grouped.items()]
+        # what holds in every dtype first, then float32 (what networks train in), float64, float16
+        rank = {"float32": 0, "float64": 1, "float16": 2}
+        lines.sort(key=lambda sd: (-len(sd[1]), min(rank[d] for d in sd[1])))
+        return [f"{s} ({', '.join(d)})" for s, d in lines]
 
     def summary(self) -> str:
         """A few words for the catalog table: the kinds of difference, or that there is none."""
