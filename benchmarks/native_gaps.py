@@ -1,40 +1,27 @@
-"""How far PyTorch's native kernels stray from the exact reference, over the whole float64 range.
+"""Where PyTorch's native kernels differ from the exact reference: every finding of actlab.torch.gaps.
 
-For every catalog entry that actlab.torch maps to a native kernel, the largest relative
-difference (value and derivative) from the NumPy reference on the accuracy grid plus ±inf.
+For every catalog entry that actlab.torch maps to a native kernel (at default parameters):
+what differs at ±inf and NaN, the underflows, and the largest error in ulp on the accuracy
+grid, in float16, float32 and float64, with the worst error of each (also where it is
+within the exact path's bound).
 
     python benchmarks/native_gaps.py
 """
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-
-import actlab
-from actlab.accuracy import grid
-from actlab.torch.native import NATIVE
+from actlab.torch.gaps import all_gaps
 
 
 def main() -> None:
-    x = np.concatenate([grid("float64"), [-np.inf, np.inf]])
-    print(f"{'name':12s} {'f: max rel. gap':>18s}  {'at x':>12s}  {'df: max rel. gap':>18s}  {'at x':>12s}")
-    for name, row in NATIVE.items():
-        act = actlab.get(name)
-        if act.kind != "elementwise" or not row.when(act.bound):
-            continue
-        xt = torch.tensor(x, requires_grad=True)
-        y = row.fn(xt, act.bound)
-        (g,) = torch.autograd.grad(y.sum(), xt)
-        cells = []
-        for got, ref in ((y.detach().numpy(), act(x)), (g.numpy(), act.derivative(x))):
-            with np.errstate(all="ignore"):
-                rel = np.abs(got - ref) / np.maximum(np.abs(ref), np.finfo(float).tiny)
-            rel[(got == ref) | (np.isnan(got) & np.isnan(ref))] = 0.0
-            rel[np.isnan(rel)] = np.inf
-            i = int(np.argmax(rel))
-            cells.append(f"{rel[i]:18.3g}  {x[i]:12.4g}")
-        print(f"{name:12s} " + "  ".join(cells))
+    for g in all_gaps():
+        worst = ", ".join(f"{w} {d}: {u:.3g} ulp" for (d, w), (u, _) in sorted(g.worst.items()))
+        print(f"{g.name}: {g.summary()}")
+        print(f"    worst at finite x — {worst}")
+        for line in g.lines():
+            print(f"    {line}")
+        for why in g.skipped:
+            print(f"    not measured in {why}")
 
 
 if __name__ == "__main__":

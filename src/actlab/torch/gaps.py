@@ -87,7 +87,7 @@ class Finding:
     exact: float
     ulp: float
     statement: str  # what was found, without the dtype
-    onward: bool = False  # underflow: every farther grid point on that side is 0 too
+    extent: str = ""  # underflow: "onward" (0 from x to the end of the range), "inward" (0 from x to 0), "points"
     row: str = ""  # vector kinds: which row
 
     @property
@@ -158,9 +158,17 @@ class Gaps:
             normal = [f for f in under if abs(f.exact) >= float(np.finfo(f.dtype).tiny)]
             if normal:
                 pick = _prefer(normal)
-                mirrored = any(f.dtype == pick.dtype and f.x == -pick.x for f in normal)
+                mirrored = any(f.dtype == pick.dtype and f.x == -pick.x and f.extent == pick.extent for f in normal)
                 at = f"|x| ≈ {abs(pick.x):.3g}" if mirrored else f"x ≈ {pick.x:.3g}"
-                span = f"from {at}" if pick.onward else f"near 0 ({at.replace('≈', '≤')})"
+                if pick.extent == "onward":
+                    span = f"from {at}"
+                elif pick.extent == "inward":
+                    span = "near 0 (" + (
+                        f"|x| ≤ {abs(pick.x):.3g}" if mirrored
+                        else f"0 < x ≤ {pick.x:.3g}" if pick.x > 0 else f"{pick.x:.3g} ≤ x < 0"
+                    ) + ")"
+                else:
+                    span = f"at points from {at}"
                 add(f"{what} = 0 {span} ({pick.dtype})")
             elif under:
                 add(f"{what}: subnormals → 0 ({_prefer(under).dtype})")
@@ -328,23 +336,24 @@ def _underflow(
         return []
     tiny = float(np.finfo(dtype).tiny)
     near, far = bad[np.argmin(np.abs(x[bad]))], bad[np.argmax(np.abs(x[bad]))]
-    farther = on_side & (np.abs(x) >= abs(x[near])) & (ref.astype(dtype) != 0)
+    with np.errstate(over="ignore"):
+        farther = on_side & (np.abs(x) >= abs(x[near])) & (ref.astype(dtype) != 0) & np.isfinite(g)
     nearer = on_side & (np.abs(x) <= abs(x[far]))
     limit = _bound(act, what, dtype)
-    if np.all(g[farther] == 0):
+    if np.all(g[farther] == 0):  # (where it is inf or NaN instead is a finding of its own)
         at, exact = _edge(act, row, what, dtype, x, int(near), toward_zero=True, limit=limit)
-        where, onward = f"from x ≈ {_num(at)} on", True
+        where, extent = f"from x ≈ {_num(at)} on", "onward"
     elif np.all(g[nearer] == 0):
         at, exact = _edge(act, row, what, dtype, x, int(far), toward_zero=False, limit=limit)
-        where, onward = f"for {'0 < x ≤' if side > 0 else '0 > x ≥'} {_num(at)}", False
+        where, extent = f"for {'0 < x ≤' if side > 0 else '0 > x ≥'} {_num(at)}", "inward"
     else:
         at, exact = float(x[near]), float(ref[near])
-        where, onward = f"at {bad.size} grid points from x = {_num(at)}", False
+        where, extent = f"at {bad.size} grid points from x = {_num(at)}", "points"
     sub = " (subnormal)" if abs(exact) < tiny else ""
     return [
         Finding(
             act.name, dtype, what, "underflow", at, 0.0, exact, math.inf,
-            f"{what} = 0 {where}, where the exact {what} ≈ {_num(exact, 0.0, 2)}{sub}", onward=onward,
+            f"{what} = 0 {where}, where the exact {what} ≈ {_num(exact, 0.0, 2)}{sub}", extent=extent,
         )
     ]
 

@@ -7,18 +7,12 @@ may apply only to some parameter values (``when``).  ``actlab.torch`` uses the n
 kernel by default and the catalog's own formulas with ``exact=True``.
 
 The native kernels agree with the NumPy reference to 1e-10 relative (plus 1e-15
-absolute) on finite inputs of moderate size (a test checks every row); in the far
-tails some are less exact, as measured by ``python benchmarks/native_gaps.py`` on the
-accuracy grid (float64):
-
-* NaN at ±inf: gelu, gelu_tanh, silu, mish, softsign, and their derivatives;
-* hardswish overflows to inf at the largest finite floats, where the value is x;
-* the derivative underflows to 0 early: sigmoid (s(1 - s): 0 from x ≈ 37 where the true
-  value is 1e-16), tanh (1 - t²: 0 from |x| ≈ 19);
-* tanhshrink cancels near 0 (x - tanh x: relative error 1 below |x| ≈ 1e-8);
-* hardsigmoid's derivative is 1/6 rounded to float32 (relative error 3e-8) in float64;
-* softmax and log_softmax give NaN on a row of all -inf (actlab gives 0 and -inf);
-* softplus is native only with a ``threshold``, which PyTorch always applies.
+absolute) on finite inputs of moderate size (a test checks every row).  Where they are
+less exact — at ±inf and NaN, in the far tails, by cancellation — is measured, not
+listed here: :mod:`actlab.torch.gaps` compares each row with the exact reference in
+float16, float32 and float64, and ``actlab show NAME``, ``actlab table`` and the
+report's activation pages state what it finds.  PyTorch applies softplus's
+``threshold`` always, so softplus is native only when one is asked for.
 """
 
 from __future__ import annotations
