@@ -217,6 +217,9 @@ def test_report_contents(built: Path) -> None:
     assert sorted(p.stem for p in (built / "activations").glob("*.html")) == sorted([*PAGES, EVIL])
     for name in PAGES:
         assert (built / "figures" / f"act-{name}.png").stat().st_size > 1000
+    gelu = (built / "activations" / "gelu.html").read_text()
+    assert 'id="pytorch"' in gelu and "f′(+∞) = NaN, not 1 (its limit)" in gelu  # measured by actlab.torch.gaps
+    assert 'id="pytorch"' not in (built / "activations" / f"{EVIL}.html").read_text()  # no native kernel
     phenomena = (built / "phenomena.html").read_text()
     for anchor in ("vanishing", "dying-relu", "self-normalization", "softmax-temperature", "linear-collapse"):
         assert f'id="{anchor}"' in phenomena
