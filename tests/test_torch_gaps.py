@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import importlib.util
 import json
 import math
@@ -109,10 +110,12 @@ def test_a_bad_kernel_is_caught(kernel: Any) -> None:
     assert len(inward) == 2 and all(0 < abs(f.x) < 1e-7 for f in inward)
 
 
-def test_a_kernel_as_exact_as_the_reference_has_no_finding(kernel: Any) -> None:
+def test_a_kernel_as_exact_as_the_reference_has_no_finding(kernel: Any, capsys: pytest.CaptureFixture[str]) -> None:
     kernel("relu", lambda x, p: functional.apply(x, "relu", exact=True))
     g = G.gaps("relu")
     assert g is not None and g.same and g.findings == () and g.summary() == "same as exact" and g.lines() == []
+    assert main(["show", "relu"]) == 0
+    assert "as exact as exact=True on the grid, ±inf, NaN (float16, float32, float64)" in capsys.readouterr().out
 
 
 def test_vector_kinds_rows_with_infinities() -> None:
@@ -131,6 +134,11 @@ def test_no_native_kernel_no_gaps() -> None:
     assert G.gaps("hardsigmoid", slope=0.2) is None
     with pytest.raises(ValueError, match="bfloat16"):
         G.gaps("relu", dtypes=("bfloat16",))
+
+
+def test_docstring_example() -> None:
+    result = doctest.testmod(G, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_cached_and_fast() -> None:

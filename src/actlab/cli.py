@@ -144,6 +144,7 @@ def _torch_default(spec: Spec, act: Activation) -> dict[str, Any] | None:
         "same": g.same,
         "dtypes": list(g.dtypes),
         "differences": g.lines(),
+        "not_measured": list(g.skipped),
         "findings": [
             {"dtype": f.dtype, "what": f.what, "kind": f.kind, "x": f.x, "got": f.got, "exact": f.exact, "ulp": f.ulp}
             | ({"row": f.row} if f.row else {})
@@ -183,11 +184,14 @@ def _show_text(spec: Spec, act: Activation) -> str:
         )
     gaps = _torch_default(spec, act)
     if gaps is not None:
+        dtypes = ", ".join(gaps["dtypes"])
         if gaps["same"]:
-            lines.append(field("PyTorch", "default (native) kernel: the same as exact on the accuracy grid, ±inf, NaN"))
+            same = f"default (native) kernel: as exact as exact=True on the grid, ±inf, NaN ({dtypes})"
+            lines.append(field("PyTorch", same))
         else:
             lines.append(field("PyTorch", "default (native) kernel, measured against exact (exact=True):"))
             lines += [field("", line) for line in gaps["differences"]]
+        lines += [field("", f"not measured in {why}") for why in gaps["not_measured"]]
     lines.append(field("year", spec.year if spec.year is not None else "-"))
     if spec.paper is not None:
         lines.append(field("paper", spec.paper.cite()))
