@@ -186,10 +186,10 @@ def _show_text(spec: Spec, act: Activation) -> str:
     if gaps is not None:
         dtypes = ", ".join(gaps["dtypes"])
         if gaps["same"]:
-            same = f"default (native) kernel: as exact as exact=True on the grid, ±inf, NaN ({dtypes})"
+            same = f"default (native) kernel: no difference from exact on the grid, ±inf, NaN ({dtypes})"
             lines.append(field("PyTorch", same))
         else:
-            lines.append(field("PyTorch", "default (native) kernel, measured against exact (exact=True):"))
+            lines.append(field("PyTorch", "default (native) kernel, measured against the exact NumPy reference:"))
             lines += [field("", line) for line in gaps["differences"]]
         lines += [field("", f"not measured in {why}") for why in gaps["not_measured"]]
     lines.append(field("year", spec.year if spec.year is not None else "-"))

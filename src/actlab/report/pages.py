@@ -462,7 +462,7 @@ def torch_default_section(spec: Spec) -> list[object]:
         return [tag("h2", "PyTorch default", id="pytorch"), tag("p", intro + "no difference found.")]
     return [
         tag("h2", "PyTorch default", id="pytorch"),
-        tag("p", intro + "it differs where listed; exact=True does not."),
+        tag("p", intro + "it differs as listed."),
         tag("ul", *[tag("li", line) for line in g.lines()]),
     ]
 
