@@ -13,14 +13,14 @@ float16, float32 and float64, and compares it with the NumPy reference
   while the exact one, rounded to the dtype, is not (σ′ computed as s(1 − s) once s
   rounds to 1), located to 1/4096 of a grid step;
 * the largest remaining error in ulp of the exact value in the dtype, and where, when
-  it exceeds what the exact path guarantees.
+  it exceeds the accuracy the catalog states for the entry (what the NumPy reference meets).
 
 The reference is the NumPy backend in float64, not the mpmath oracle (which takes
 seconds per entry): for float16 and float32 it is exact to far below an ulp of the
 dtype; in float64 it is itself within ``b · max(1, κ)`` ulp of the truth (``b`` the
 entry's stated bound, κ the condition number, estimated from the reference), so a
 float64 error is reported only beyond ``2 b · max(1, κ)`` ulp, where the native kernel
-is certainly outside the bound.  Narrow dtypes are held to the exact path's 1 ulp.
+is certainly outside the bound.  Narrow dtypes are held to the catalog's 1 ulp.
 
 Vector kinds (softmax, log_softmax, glu) are measured on rows: the value and the
 vector-Jacobian product at rows holding ±inf or NaN, and the value's error in ulp on
@@ -73,7 +73,7 @@ class Finding:
 
     ``kind`` is ``"special"`` (at ±inf or NaN, or on a row holding them), ``"nonfinite"``
     (inf or NaN at a finite input), ``"underflow"`` (0 where the exact value is not) or
-    ``"error"`` (the largest error beyond the exact path's bound).  ``what`` is ``"f"`` or
+    ``"error"`` (the largest error beyond the catalog's stated bound).  ``what`` is ``"f"`` or
     ``"f′"`` (for vector kinds ``"vjp"``, the gradient of ``sum(g · f(x))``).  ``ulp`` is
     the error in ulp of the exact value in ``dtype`` (inf where either side is not finite).
     """
@@ -243,8 +243,8 @@ def _kappa(ref_fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, value: np.
 
 
 def _bound(act: Activation, what: str, dtype: str) -> float:
-    """The error in ulp (× max(1, κ) in float64) beyond which the native kernel is certainly less exact than
-    the exact path: the path's own bound, doubled in float64 for the reference's own error."""
+    """The error in ulp (× max(1, κ) in float64) beyond which the native kernel is certainly outside the bound the
+    catalog states: that bound, doubled in float64 for the reference's own error."""
     if dtype != "float64":
         return NARROW_ULPS
     spec = act.spec
