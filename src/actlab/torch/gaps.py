@@ -160,11 +160,10 @@ class Gaps:
                 at = f"|x| ≈ {abs(pick.x):.3g}" if mirrored else f"x ≈ {pick.x:.3g}"
                 if pick.extent == "onward":
                     span = f"from {at}"
+                elif pick.extent == "inward" and mirrored:
+                    span = f"near 0 (|x| ≤ {abs(pick.x):.3g})"
                 elif pick.extent == "inward":
-                    span = "near 0 (" + (
-                        f"|x| ≤ {abs(pick.x):.3g}" if mirrored
-                        else f"0 < x ≤ {pick.x:.3g}" if pick.x > 0 else f"{pick.x:.3g} ≤ x < 0"
-                    ) + ")"
+                    span = f"near 0 ({f'0 < x ≤ {pick.x:.3g}' if pick.x > 0 else f'{pick.x:.3g} ≤ x < 0'})"
                 else:
                     span = f"at points from {at}"
                 add(f"{what} = 0 {span} ({pick.dtype})")
@@ -299,7 +298,14 @@ def _elementwise(act: Activation, row: Native, dtype: str) -> tuple[list[Finding
             more = int(nonfinite.sum()) - 1
             found.append(
                 Finding(
-                    act.name, dtype, what, "nonfinite", float(x[j]), float(g[j]), float(ref[j]), math.inf,
+                    act.name,
+                    dtype,
+                    what,
+                    "nonfinite",
+                    float(x[j]),
+                    float(g[j]),
+                    float(ref[j]),
+                    math.inf,
                     f"{what} = {_num(float(g[j]))} at x = {_num(float(x[j]))}"
                     + (f" and {more} more grid point{'s' * (more > 1)}" if more else "")
                     + f", where the exact {what} = {_num(float(ref[j]))}",
@@ -315,7 +321,14 @@ def _elementwise(act: Activation, row: Native, dtype: str) -> tuple[list[Finding
         if scaled[j] > limit:
             found.append(
                 Finding(
-                    act.name, dtype, what, "error", float(x[j]), float(g[j]), float(ref[j]), float(err[j]),
+                    act.name,
+                    dtype,
+                    what,
+                    "error",
+                    float(x[j]),
+                    float(g[j]),
+                    float(ref[j]),
+                    float(err[j]),
                     f"{what} off by {err[j]:.2g} ulp at x = {_num(float(x[j]))}"
                     f" ({_num(float(g[j]), float(ref[j]))}, exact {_num(float(ref[j]), float(g[j]))})",
                 )
@@ -324,8 +337,15 @@ def _elementwise(act: Activation, row: Native, dtype: str) -> tuple[list[Finding
 
 
 def _underflow(
-    act: Activation, row: Native, what: str, dtype: str, x: np.ndarray, g: np.ndarray, ref: np.ndarray,
-    zero: np.ndarray, side: float,
+    act: Activation,
+    row: Native,
+    what: str,
+    dtype: str,
+    x: np.ndarray,
+    g: np.ndarray,
+    ref: np.ndarray,
+    zero: np.ndarray,
+    side: float,
 ) -> list[Finding]:
     """0 where the exact value is not, on one side of 0: from some x on (the far tail), up to some x (a
     cancellation near 0), or at scattered points."""
@@ -351,8 +371,16 @@ def _underflow(
     sub = " (subnormal)" if abs(exact) < tiny else ""
     return [
         Finding(
-            act.name, dtype, what, "underflow", at, 0.0, exact, math.inf,
-            f"{what} = 0 {where}, where the exact {what} ≈ {_num(exact, 0.0, 2)}{sub}", extent=extent,
+            act.name,
+            dtype,
+            what,
+            "underflow",
+            at,
+            0.0,
+            exact,
+            math.inf,
+            f"{what} = 0 {where}, where the exact {what} ≈ {_num(exact, 0.0, 2)}{sub}",
+            extent=extent,
         )
     ]
 
@@ -413,7 +441,14 @@ def _vector(act: Activation, row: Native, dtype: str) -> tuple[list[Finding], di
                 continue
             found.append(
                 Finding(
-                    act.name, dtype, what, "special", math.nan, float(got[pattern][0]), float(e[pattern][0]), math.inf,
+                    act.name,
+                    dtype,
+                    what,
+                    "special",
+                    math.nan,
+                    float(got[pattern][0]),
+                    float(e[pattern][0]),
+                    math.inf,
                     f"{what} on {label}: ({', '.join(_num(float(u)) for u in got)}), "
                     f"not ({', '.join(_num(float(u)) for u in e)})",
                     row=label,
@@ -440,7 +475,14 @@ def _vector(act: Activation, row: Native, dtype: str) -> tuple[list[Finding], di
         _, err_k, x_k, got_k, ref_k = worst_scaled
         found.append(
             Finding(
-                act.name, dtype, "f", "error", x_k, got_k, ref_k, err_k,
+                act.name,
+                dtype,
+                "f",
+                "error",
+                x_k,
+                got_k,
+                ref_k,
+                err_k,
                 f"f off by {err_k:.2g} ulp on a test row ({_num(got_k, ref_k)} at x = {_num(x_k)}, "
                 f"exact {_num(ref_k, got_k)})",
             )
