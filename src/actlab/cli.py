@@ -567,7 +567,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "show",
         help="formula, derivative, parameters, properties, paper and values of one activation",
-        description="Show everything the catalog knows of one activation.",
+        description="Show everything the catalog knows of one activation, and — with PyTorch installed — where "
+        "PyTorch's default (native) kernel for it differs from exact, as measured now (actlab.torch.gaps).",
     )
     p.add_argument("name", help="activation name or alias (any case)")
     p.add_argument("--param", "-p", action="append", default=[], metavar="K=V", help="set a parameter")
