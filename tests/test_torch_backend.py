@@ -1,8 +1,8 @@
 """actlab.torch: every catalog entry as a differentiable PyTorch function and module.
 
 The exact (generic) path is held to the NumPy reference on extreme inputs; the native
-kernels to the reference on ordinary inputs (their far-tail gaps are documented in
-actlab.torch.native); both to gradcheck, torch.compile(fullgraph=True) and torch.export;
+kernels to the reference on ordinary inputs (their far-tail gaps are measured by
+actlab.torch.gaps, tested in test_torch_gaps.py); both to gradcheck, torch.compile(fullgraph=True) and torch.export;
 the generic path to keeping only its input for backward.
 """
 
