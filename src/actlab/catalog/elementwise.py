@@ -314,18 +314,20 @@ def _swish(beta: Any) -> dict[str, Any]:
 
     Where βx < -708, σ(βx) = e^{βx} is a subnormal that has lost bits while x σ(βx) and
     f' = (1 + βx) e^{βx} are up to 708 times larger: there both are :func:`F.times_exp`.
+    The tails clip βx at that edge: a namespace without lazy selection (PyTorch) evaluates
+    them everywhere, and autograd through its ``where`` needs them finite there.
     """
 
     def value_tail(x: Any, p: Params, xp: Any, body: Any) -> Any:
         def tail(v: Any) -> Any:
-            return F.times_exp(v, beta(p) * v, xp)
+            return F.times_exp(v, xp.minimum(beta(p) * v, F.exp_tail(xp)), xp)
 
         return xp.where_lazy(beta(p) * x < F.exp_tail(xp), tail, x, body)
 
     def slope_tail(x: Any, p: Params, xp: Any, body: Any) -> Any:
         def tail(v: Any) -> Any:
             bv = beta(p) * v
-            return F.times_exp(1.0 + bv, bv, xp)
+            return F.times_exp(1.0 + bv, xp.minimum(bv, F.exp_tail(xp)), xp)
 
         return xp.where_lazy(beta(p) * x < F.exp_tail(xp), tail, x, body)
 
@@ -346,7 +348,7 @@ def _swish(beta: Any) -> dict[str, Any]:
 
     def by_beta(x: Any, p: Params, xp: Any) -> Any:  # ∂/∂β x σ(βx) = x² σ'(βx)
         def tail(v: Any) -> Any:  # (x e^{βx/2})², as σ'(βx) = e^{βx} underflows
-            g = F.mul0(v, xp.exp(0.5 * beta(p) * v), xp)
+            g = F.mul0(v, xp.exp(0.5 * xp.minimum(beta(p) * v, F.exp_tail(xp))), xp)
             return g * g
 
         body = F.mul0(x * x, F.sigmoid_prime(beta(p) * x, xp), xp)
@@ -379,11 +381,17 @@ def _gelu_tanh_slope(x: Any) -> Any:
     return 2.0 * SQRT_2_OVER_PI * x * (1.0 + 3.0 * GELU_TANH_CUBIC * x * x)
 
 
+def _gelu_tanh_tail_two_u(v: Any, xp: Any) -> tuple[Any, Any]:
+    # (min(x, 0), min(2u, edge)): the tail is finite (and so differentiable) where it is not used
+    v = xp.minimum(v, 0.0)
+    return v, xp.minimum(_gelu_tanh_two_u(v), F.exp_tail(xp))
+
+
 def _gelu_tanh_forward(x: Any, xp: Any) -> Any:
     # 0.5 x (1 + tanh(u)) = x σ(2u); below 2u = -708 σ(2u) = e^{2u} underflows: x e^{2u} directly
     two_u = _gelu_tanh_two_u(x)
     body = F.mul0(x, F.sigmoid(two_u, xp), xp)
-    return xp.where_lazy(two_u < F.exp_tail(xp), lambda v: F.times_exp(v, _gelu_tanh_two_u(v), xp), x, body)
+    return xp.where_lazy(two_u < F.exp_tail(xp), lambda v: F.times_exp(*_gelu_tanh_tail_two_u(v, xp), xp), x, body)
 
 
 def _gelu_tanh_derivative(x: Any, xp: Any) -> Any:
@@ -391,7 +399,8 @@ def _gelu_tanh_derivative(x: Any, xp: Any) -> Any:
     body = F.sigmoid(two_u, xp) + F.mul0(_gelu_tanh_slope(x), F.sigmoid_prime(two_u, xp), xp)
 
     def tail(v: Any) -> Any:  # (1 + x 2u') e^{2u}
-        return F.times_exp(1.0 + _gelu_tanh_slope(v), _gelu_tanh_two_u(v), xp)
+        v, tu = _gelu_tanh_tail_two_u(v, xp)
+        return F.times_exp(1.0 + _gelu_tanh_slope(v), tu, xp)
 
     return xp.where_lazy(two_u < F.exp_tail(xp), tail, x, body)
 
@@ -436,13 +445,18 @@ def _mish_derivative(x: Any, p: Params, xp: Any) -> Any:
     neg = 4.0 * e * (1.0 + e) / ((1.0 + e) * (1.0 + e) + 1.0) ** 2
     body = F.tanh_softplus(x, xp) + F.mul0(x, xp.where(x > 0, pos, neg), xp)
     # below -708, e^x underflows: f' = (1 + x) e^x to within e^x relative, formed without it
-    return xp.where_lazy(x < F.exp_tail(xp), lambda v: F.times_exp(1.0 + v, v, xp), x, body)
+    return xp.where_lazy(x < F.exp_tail(xp), lambda v: F.times_exp(1.0 + v, _mish_tail_exponent(v, xp), xp), x, body)
 
 
 def _mish_forward(x: Any, p: Params, xp: Any) -> Any:
     body = F.mul0(x, F.tanh_softplus(x, xp), xp)
     # below -708, tanh(softplus(x)) = e^x (1 + O(e^x)) underflows: x e^x formed without it
-    return xp.where_lazy(x < F.exp_tail(xp), lambda v: F.times_exp(v, v, xp), x, body)
+    return xp.where_lazy(x < F.exp_tail(xp), lambda v: F.times_exp(v, _mish_tail_exponent(v, xp), xp), x, body)
+
+
+def _mish_tail_exponent(v: Any, xp: Any) -> Any:
+    # x, clipped at the edge so that the tail is finite (and differentiable) where it is not used
+    return xp.minimum(v, F.exp_tail(xp))
 
 
 def _softplus_forward(x: Any, p: Params, xp: Any) -> Any:
