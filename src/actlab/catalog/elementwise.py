@@ -9,6 +9,7 @@ reparameterisations of one formula (``silu`` is ``swish_beta`` at beta = 1,
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 from typing import Any
@@ -500,8 +501,15 @@ def _hardsigmoid_definition(x: Any, p: Params, xp: Any) -> Any:
 
 def _hardsigmoid_knees(p: Params) -> tuple[float, float]:
     """Where x/w + offset is 0 and 1 (w = 1/slope), each rounded once: -3 and 3 by default."""
-    width = Fraction(1.0 / p.slope)
-    return float(-Fraction(p.offset) * width), float((1 - Fraction(p.offset)) * width)
+    return _knees(1.0 / p.slope, p.offset)
+
+
+@functools.lru_cache(maxsize=64)
+def _knees(width: float, offset: float) -> tuple[float, float]:
+    if not math.isfinite(width):  # a slope below 1/max-float: the knees are ±inf
+        return -offset * width, (1.0 - offset) * width
+    w, b = Fraction(width), Fraction(offset)
+    return float(-b * w), float((1 - b) * w)
 
 
 def _hardsigmoid_derivative(x: Any, p: Params, xp: Any) -> Any:
