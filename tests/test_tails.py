@@ -245,3 +245,37 @@ def test_affine_split_recovers_the_zero() -> None:
             exact = -mpmath.mpf(offset) * mpmath.mpf(width)
             assert hi == float(exact)
             assert abs(mpmath.mpf(hi) + mpmath.mpf(lo) - exact) <= abs(exact) * mpmath.mpf(2) ** -104
+
+
+# --- GELU where scipy's ndtr cancels ----------------------------------------------------------
+
+GELU_WINDOW_POINTS = [
+    -1.3527,  # 8.2 ulp/κ before
+    -1.3515789473684212,
+    -1.3642199198801694,  # f: 14.3 ulp (9.6 ulp/κ) before
+    -1.2744360902255640,  # f': 8.4 ulp before
+    -1.2554253269481104,  # f': 10.9 ulp before
+    -1.4143,
+    -1.0,
+] + list(np.random.default_rng(11).uniform(-1.4143, -1.0, 40))
+
+
+@pytest.mark.parametrize("what", ["f", "f'"])
+def test_gelu_within_an_ulp_where_erfc_cancels(what: str) -> None:
+    act = actlab.get("gelu")
+    worst = max(_ulps(_evaluate(act, float(x), what), _oracle(act, float(x), what)) for x in GELU_WINDOW_POINTS)
+    assert worst <= 1.0, f"gelu {what}: {worst:.3g} ulp"
+
+
+def test_gelu_window_series_match_mpmath() -> None:
+    f_series, d_series = F.gelu_window_series()
+    c = (F.GELU_WINDOW[0] + F.GELU_WINDOW[1]) / 2
+    with mpmath.workdps(40):
+        for x in (F.GELU_WINDOW[0], F.GELU_WINDOW[1], c + 0.1):
+            X, h = mpmath.mpf(x), mpmath.mpf(x) - mpmath.mpf(c)
+            exact_f = X * mpmath.ncdf(X)
+            exact_d = mpmath.ncdf(X) + X * mpmath.npdf(X)
+            for (high, low, coefficients), exact in ((f_series, exact_f), (d_series, exact_d)):
+                value = mpmath.mpf(high) + low + sum(mpmath.mpf(a) * h ** (n + 1) for n, a in enumerate(coefficients))
+                # truncation is below 2^-64; the float coefficients (a1 h up to 0.4 |f|) leave 2^-54
+                assert abs(value - exact) <= abs(exact) * mpmath.mpf(2) ** -54
