@@ -320,12 +320,18 @@ def _swish(beta: Any) -> dict[str, Any]:
     """
 
     def value_tail(x: Any, p: Params, xp: Any, body: Any) -> Any:
+        if not F.float64_result(xp):
+            return body
+
         def tail(v: Any) -> Any:
             return F.times_exp(v, xp.minimum(beta(p) * v, F.exp_tail(xp)), xp)
 
         return xp.where_lazy(beta(p) * x < F.exp_tail(xp), tail, x, body)
 
     def slope_tail(x: Any, p: Params, xp: Any, body: Any) -> Any:
+        if not F.float64_result(xp):
+            return body
+
         def tail(v: Any) -> Any:
             bv = beta(p) * v
             return F.times_exp(1.0 + bv, xp.minimum(bv, F.exp_tail(xp)), xp)
@@ -353,6 +359,8 @@ def _swish(beta: Any) -> dict[str, Any]:
             return g * g
 
         body = F.mul0(x * x, F.sigmoid_prime(beta(p) * x, xp), xp)
+        if not F.float64_result(xp):
+            return body
         return xp.where_lazy(beta(p) * x < F.exp_tail(xp), tail, x, body)
 
     # minimum of x σ(x): -W(1/e)-type constant, ≈ -0.2784645 at x ≈ -1.2784645
@@ -392,12 +400,16 @@ def _gelu_tanh_forward(x: Any, xp: Any) -> Any:
     # 0.5 x (1 + tanh(u)) = x σ(2u); below 2u = -708 σ(2u) = e^{2u} underflows: x e^{2u} directly
     two_u = _gelu_tanh_two_u(x)
     body = F.mul0(x, F.sigmoid(two_u, xp), xp)
+    if not F.float64_result(xp):
+        return body
     return xp.where_lazy(two_u < F.exp_tail(xp), lambda v: F.times_exp(*_gelu_tanh_tail_two_u(v, xp), xp), x, body)
 
 
 def _gelu_tanh_derivative(x: Any, xp: Any) -> Any:
     two_u = _gelu_tanh_two_u(x)
     body = F.sigmoid(two_u, xp) + F.mul0(_gelu_tanh_slope(x), F.sigmoid_prime(two_u, xp), xp)
+    if not F.float64_result(xp):
+        return body
 
     def tail(v: Any) -> Any:  # (1 + x 2u') e^{2u}
         v, tu = _gelu_tanh_tail_two_u(v, xp)
@@ -445,12 +457,16 @@ def _mish_derivative(x: Any, p: Params, xp: Any) -> Any:
     pos = 4.0 * e * e * (1.0 + e) / ((1.0 + e) * (1.0 + e) + e * e) ** 2
     neg = 4.0 * e * (1.0 + e) / ((1.0 + e) * (1.0 + e) + 1.0) ** 2
     body = F.tanh_softplus(x, xp) + F.mul0(x, xp.where(x > 0, pos, neg), xp)
+    if not F.float64_result(xp):
+        return body
     # below -708, e^x underflows: f' = (1 + x) e^x to within e^x relative, formed without it
     return xp.where_lazy(x < F.exp_tail(xp), lambda v: F.times_exp(1.0 + v, _mish_tail_exponent(v, xp), xp), x, body)
 
 
 def _mish_forward(x: Any, p: Params, xp: Any) -> Any:
     body = F.mul0(x, F.tanh_softplus(x, xp), xp)
+    if not F.float64_result(xp):
+        return body
     # below -708, tanh(softplus(x)) = e^x (1 + O(e^x)) underflows: x e^x formed without it
     return xp.where_lazy(x < F.exp_tail(xp), lambda v: F.times_exp(v, _mish_tail_exponent(v, xp), xp), x, body)
 
