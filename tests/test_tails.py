@@ -279,3 +279,20 @@ def test_gelu_window_series_match_mpmath() -> None:
                 value = mpmath.mpf(high) + low + sum(mpmath.mpf(a) * h ** (n + 1) for n, a in enumerate(coefficients))
                 # truncation is below 2^-64; the float coefficients (a1 h up to 0.4 |f|) leave 2^-54
                 assert abs(value - exact) <= abs(exact) * mpmath.mpf(2) ** -54
+
+
+@pytest.mark.parametrize("name", ["gelu", "gelu_tanh", "silu", "mish", "swish_beta", "quick_gelu"])
+def test_skipping_the_tails_for_float32_results_changes_no_float32_bit(name: str) -> None:
+    import types
+
+    from actlab.namespaces import numpy_ns
+
+    # a namespace that computes in float64 for float32 results skips the tails and the window
+    to_float32 = types.SimpleNamespace(**{**vars(numpy_ns), "target_bits": 24})
+    assert not F.float64_result(to_float32) and F.float64_result(numpy_ns)
+    act = actlab.get(name)
+    x = np.concatenate([np.linspace(-800.0, 5.0, 40001), np.linspace(-1.5, -0.9, 4001)])
+    x = x.astype(np.float32).astype(np.float64)
+    for formula in (act.spec.forward, act.spec.derivative):
+        full = formula(x, act.bound, numpy_ns).astype(np.float32)
+        np.testing.assert_array_equal(formula(x, act.bound, to_float32).astype(np.float32), full)

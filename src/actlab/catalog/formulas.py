@@ -3,8 +3,9 @@
 Every function takes an array ``x`` and a namespace ``xp`` and is accurate to a few
 ulp over the whole floating-point range, ±inf included.  The tricks are visible:
 one ``exp(-|x|)`` serves both branches of the sigmoid, products with a factor that
-is exactly zero are zero (so ``-inf * 0`` never makes a NaN), and cancellations
-near zero are replaced by their Taylor series.
+is exactly zero are zero (so ``-inf * 0`` never makes a NaN), cancellations
+near zero are replaced by their Taylor series, and a product whose factor underflows
+(x·σ(x) at x = -740) is formed without that factor.
 """
 
 from __future__ import annotations
