@@ -75,7 +75,7 @@ CANCELLING_GATE_ULPS: dict[str, dict[str, float]] = {
 """The stated exceptions to the float64 bound of 4 max(1, κ) ulp, as measured by
 ``actlab accuracy --dense`` (worst: gelu_tanh f' 6.94, mish f' 6.97, quick_gelu f' 5.56,
 silu f' 4.38, xielu f 3.99, snake f' 3.99, gelu f 3.96 and f' 4.11 — 3.07 and 4.88 over
-10,000 random points off the grid, away from the window where GELU takes its series), with
+7,500 random points on [-6, 6] outside the window where GELU takes its series), with
 a margin.  Each is a sum of two rounded terms of opposite sign (Φ + xφ, σ + xσ') that
 partly cancel where f' is small: the rounding of each term, not the conditioning of
 f' itself, sets the error there."""
