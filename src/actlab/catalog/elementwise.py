@@ -9,7 +9,9 @@ reparameterisations of one formula (``silu`` is ``swish_beta`` at beta = 1,
 
 from __future__ import annotations
 
+import functools
 import math
+from fractions import Fraction
 from typing import Any
 
 from . import formulas as F
@@ -37,17 +39,25 @@ QUICK_GELU_BETA = 1.702
 """The slope of Hendrycks & Gimpel's sigmoid approximation x σ(1.702 x) (a fitted value)."""
 
 
-def _selu_constants() -> tuple[float, float]:
-    """α01 and λ01 of Klambauer et al. (2017), eq. 14: the fixed point (μ, ν) = (0, 1)."""
-    c = math.erfc(1.0 / math.sqrt(2.0)) * math.sqrt(math.e)
-    alpha = -math.sqrt(2.0 / math.pi) / (c - 1.0)
-    e2 = math.erfc(math.sqrt(2.0)) * math.e**2
-    denom = 2.0 * e2 + math.pi * c * c - 2.0 * (2.0 + math.pi) * c + math.pi + 2.0
-    lam = (1.0 - c) * math.sqrt(2.0 * math.pi) / math.sqrt(denom)
-    return alpha, lam
+def _selu_constants() -> tuple[float, float, float]:
+    """α01, λ01 and λ01·α01 of Klambauer et al. (2017), eq. 14: the fixed point (μ, ν) = (0, 1).
+
+    Evaluated at 40 digits and rounded once each: float arithmetic on erfc and √e puts α 3 ulp
+    off, and the product of the two rounded constants misses the correctly rounded λα (the
+    limit f(-inf) = -λα) by an ulp.
+    """
+    import mpmath
+
+    with mpmath.workdps(40):
+        c = mpmath.erfc(1 / mpmath.sqrt(2)) * mpmath.sqrt(mpmath.e)
+        alpha = -mpmath.sqrt(2 / mpmath.pi) / (c - 1)
+        e2 = mpmath.erfc(mpmath.sqrt(2)) * mpmath.e**2
+        denom = 2 * e2 + mpmath.pi * c * c - 2 * (2 + mpmath.pi) * c + mpmath.pi + 2
+        lam = (1 - c) * mpmath.sqrt(2 * mpmath.pi) / mpmath.sqrt(denom)
+        return float(alpha), float(lam), float(lam * alpha)
 
 
-SELU_ALPHA, SELU_SCALE = _selu_constants()
+SELU_ALPHA, SELU_SCALE, SELU_SCALE_ALPHA = _selu_constants()
 STAR_RELU_SCALE = 2.0 / math.sqrt(5.0)
 """1 / std(relu(z)²) for z ~ N(0, 1): Var = E[relu⁴] - E[relu²]² = 3/2 - 1/4 = 5/4."""
 STAR_RELU_BIAS = -1.0 / math.sqrt(5.0)
@@ -63,9 +73,10 @@ CANCELLING_GATE_ULPS: dict[str, dict[str, float]] = {
     "snake": {"f'": 5.0},
 }
 """The stated exceptions to the float64 bound of 4 max(1, κ) ulp, as measured by
-``actlab accuracy --dense`` (worst: gelu f' 6.98, gelu_tanh f' 6.94, mish f' 6.97,
-quick_gelu f' 5.56, silu f' 4.38, xielu f 3.99, snake f' 3.99, gelu f 4.15), with a
-margin.  Each is a sum of two rounded terms of opposite sign (Φ + xφ, σ + xσ') that
+``actlab accuracy --dense`` (worst: gelu_tanh f' 6.94, mish f' 6.97, quick_gelu f' 5.56,
+silu f' 4.38, xielu f 3.99, snake f' 3.99, gelu f 3.96 and f' 4.11 — 3.07 and 4.88 over
+7,500 random points on [-6, 6] outside the window where GELU takes its series), with
+a margin.  Each is a sum of two rounded terms of opposite sign (Φ + xφ, σ + xσ') that
 partly cancel where f' is small: the rounding of each term, not the conditioning of
 f' itself, sets the error there."""
 
@@ -230,29 +241,40 @@ def _leaky(slope: str) -> dict[str, Any]:
     )
 
 
-def _exp_linear(alpha: Any, scale: Any, inscale: Any) -> dict[str, Any]:
+def _exp_linear(alpha: Any, scale: Any, inscale: Any, scale_alpha: Any = None) -> dict[str, Any]:
     """scale * (x if x > 0 else alpha (e^{x / inscale} - 1)): ELU, SELU and CELU.
 
-    ``alpha``, ``scale`` and ``inscale`` map bound parameters to numbers; the negative
-    branch is alpha * expm1(x / inscale) evaluated at min(x, 0), so it never overflows.
+    ``alpha``, ``scale`` and ``inscale`` map bound parameters to numbers; ``scale_alpha``
+    gives scale·alpha as one number (SELU's correctly rounded λα; by default the product),
+    so that the negative branch, scale_alpha * expm1(min(x, 0) / inscale), is rounded once
+    and its limit -scale·alpha at -inf is exactly the constant.
     """
+    if scale_alpha is None:
+
+        def scale_alpha(p: Params) -> Any:
+            return scale(p) * alpha(p)
 
     def forward(x: Any, p: Params, xp: Any) -> Any:
-        neg = alpha(p) * xp.expm1(xp.minimum(x, 0.0) / inscale(p))
-        return scale(p) * xp.where(x > 0, x, neg)
+        neg = scale_alpha(p) * xp.expm1(xp.minimum(x, 0.0) / inscale(p))
+        return xp.where(x > 0, scale(p) * x, neg)
 
     def derivative(x: Any, p: Params, xp: Any) -> Any:
-        neg = (alpha(p) / inscale(p)) * xp.exp(xp.minimum(x, 0.0) / inscale(p))
-        return scale(p) * xp.where(x > 0, 1.0, neg)
+        c = scale_alpha(p) / inscale(p)
+        z = xp.minimum(x, 0.0) / inscale(p)
+        neg = c * xp.exp(z)
+        if not (isinstance(c, int | float) and c == 1):
+            # c e^z from a subnormal e^z would be rounded twice (and be 0 where c e^z is not)
+            neg = xp.where_lazy(z < F.exp_tail(xp), lambda v: F.times_exp(c, v, xp), z, neg)
+        return xp.where(x > 0, scale(p), neg)
 
     def definition(x: Any, p: Params, xp: Any) -> Any:
-        return scale(p) * xp.where(x > 0, x, alpha(p) * (xp.exp(x / inscale(p)) - 1))
+        return xp.where(x > 0, scale(p) * x, scale_alpha(p) * (xp.exp(x / inscale(p)) - 1))
 
     def at_zero(p: Params) -> tuple[Kink, ...]:
-        return (Kink(0.0, scale(p) * alpha(p) / inscale(p), "left derivative at 0, as PyTorch"),)
+        return (Kink(0.0, scale_alpha(p) / inscale(p), "left derivative at 0, as PyTorch"),)
 
     def output_range(p: Params) -> Interval:
-        lo = -scale(p) * alpha(p)
+        lo = -scale_alpha(p)
         return Interval(lo, INF) if lo < 0 else NONNEGATIVE
 
     return dict(
@@ -290,14 +312,39 @@ def _xielu_by_alpha_n(x: Any, p: Params, xp: Any) -> Any:
 
 
 def _swish(beta: Any) -> dict[str, Any]:
-    """x σ(βx) with β = beta(p); its derivative σ(βx) + βx σ'(βx)."""
+    """x σ(βx) with β = beta(p); its derivative σ(βx) + βx σ'(βx).
+
+    Where βx < -708, σ(βx) = e^{βx} is a subnormal that has lost bits while x σ(βx) and
+    f' = (1 + βx) e^{βx} are up to 708 times larger: there both are :func:`F.times_exp`.
+    The tails clip βx at that edge: a namespace without lazy selection (PyTorch) evaluates
+    them everywhere, and autograd through its ``where`` needs them finite there.
+    """
+
+    def value_tail(x: Any, p: Params, xp: Any, body: Any) -> Any:
+        if not F.float64_result(xp):
+            return body
+
+        def tail(v: Any) -> Any:
+            return F.times_exp(v, xp.minimum(beta(p) * v, F.exp_tail(xp)), xp)
+
+        return xp.where_lazy(beta(p) * x < F.exp_tail(xp), tail, x, body)
+
+    def slope_tail(x: Any, p: Params, xp: Any, body: Any) -> Any:
+        if not F.float64_result(xp):
+            return body
+
+        def tail(v: Any) -> Any:
+            bv = beta(p) * v
+            return F.times_exp(1.0 + bv, xp.minimum(bv, F.exp_tail(xp)), xp)
+
+        return xp.where_lazy(beta(p) * x < F.exp_tail(xp), tail, x, body)
 
     def forward(x: Any, p: Params, xp: Any) -> Any:
-        return F.mul0(x, F.sigmoid(beta(p) * x, xp), xp)
+        return value_tail(x, p, xp, F.mul0(x, F.sigmoid(beta(p) * x, xp), xp))
 
     def derivative(x: Any, p: Params, xp: Any) -> Any:
         bx = beta(p) * x
-        return F.sigmoid(bx, xp) + F.mul0(bx, F.sigmoid_prime(bx, xp), xp)
+        return slope_tail(x, p, xp, F.sigmoid(bx, xp) + F.mul0(bx, F.sigmoid_prime(bx, xp), xp))
 
     def definition(x: Any, p: Params, xp: Any) -> Any:
         return x / (1 + xp.exp(-beta(p) * x))
@@ -305,10 +352,17 @@ def _swish(beta: Any) -> dict[str, Any]:
     def fused(x: Any, p: Params, xp: Any) -> tuple[Any, Any]:
         bx = beta(p) * x
         s, ds = F.sigmoid_and_prime(bx, xp)
-        return F.mul0(x, s, xp), s + F.mul0(bx, ds, xp)
+        return value_tail(x, p, xp, F.mul0(x, s, xp)), slope_tail(x, p, xp, s + F.mul0(bx, ds, xp))
 
     def by_beta(x: Any, p: Params, xp: Any) -> Any:  # ∂/∂β x σ(βx) = x² σ'(βx)
-        return F.mul0(x * x, F.sigmoid_prime(beta(p) * x, xp), xp)
+        def tail(v: Any) -> Any:  # (x e^{βx/2})², as σ'(βx) = e^{βx} underflows
+            g = F.mul0(v, xp.exp(0.5 * xp.minimum(beta(p) * v, F.exp_tail(xp))), xp)
+            return g * g
+
+        body = F.mul0(x * x, F.sigmoid_prime(beta(p) * x, xp), xp)
+        if not F.float64_result(xp):
+            return body
+        return xp.where_lazy(beta(p) * x < F.exp_tail(xp), tail, x, body)
 
     # minimum of x σ(x): -W(1/e)-type constant, ≈ -0.2784645 at x ≈ -1.2784645
     def output_range(p: Params) -> Interval:
@@ -327,16 +381,42 @@ def _swish(beta: Any) -> dict[str, Any]:
     )
 
 
+def _gelu_tanh_two_u(x: Any) -> Any:
+    # 2u = 2√(2/π)(x + 0.044715 x³); x * x * x, never x**3
+    return 2.0 * SQRT_2_OVER_PI * x * (1.0 + GELU_TANH_CUBIC * x * x)
+
+
+def _gelu_tanh_slope(x: Any) -> Any:
+    # x d(2u)/dx
+    return 2.0 * SQRT_2_OVER_PI * x * (1.0 + 3.0 * GELU_TANH_CUBIC * x * x)
+
+
+def _gelu_tanh_tail_two_u(v: Any, xp: Any) -> tuple[Any, Any]:
+    # (min(x, 0), min(2u, edge)): the tail is finite (and so differentiable) where it is not used
+    v = xp.minimum(v, 0.0)
+    return v, xp.minimum(_gelu_tanh_two_u(v), F.exp_tail(xp))
+
+
 def _gelu_tanh_forward(x: Any, xp: Any) -> Any:
-    # 0.5 x (1 + tanh(u)) = x σ(2u), u = √(2/π)(x + 0.044715 x³); x * x * x, never x**3
-    two_u = 2.0 * SQRT_2_OVER_PI * x * (1.0 + GELU_TANH_CUBIC * x * x)
-    return F.mul0(x, F.sigmoid(two_u, xp), xp)
+    # 0.5 x (1 + tanh(u)) = x σ(2u); below 2u = -708 σ(2u) = e^{2u} underflows: x e^{2u} directly
+    two_u = _gelu_tanh_two_u(x)
+    body = F.mul0(x, F.sigmoid(two_u, xp), xp)
+    if not F.float64_result(xp):
+        return body
+    return xp.where_lazy(two_u < F.exp_tail(xp), lambda v: F.times_exp(*_gelu_tanh_tail_two_u(v, xp), xp), x, body)
 
 
 def _gelu_tanh_derivative(x: Any, xp: Any) -> Any:
-    two_u = 2.0 * SQRT_2_OVER_PI * x * (1.0 + GELU_TANH_CUBIC * x * x)
-    slope = 2.0 * SQRT_2_OVER_PI * x * (1.0 + 3.0 * GELU_TANH_CUBIC * x * x)
-    return F.sigmoid(two_u, xp) + F.mul0(slope, F.sigmoid_prime(two_u, xp), xp)
+    two_u = _gelu_tanh_two_u(x)
+    body = F.sigmoid(two_u, xp) + F.mul0(_gelu_tanh_slope(x), F.sigmoid_prime(two_u, xp), xp)
+    if not F.float64_result(xp):
+        return body
+
+    def tail(v: Any) -> Any:  # (1 + x 2u') e^{2u}
+        v, tu = _gelu_tanh_tail_two_u(v, xp)
+        return F.times_exp(1.0 + _gelu_tanh_slope(v), tu, xp)
+
+    return xp.where_lazy(two_u < F.exp_tail(xp), tail, x, body)
 
 
 def _gelu_tanh_definition(x: Any, xp: Any) -> Any:
@@ -350,20 +430,20 @@ GELU_RANGE = Interval(-0.17, INF, approx=True)
 def _gelu_forward(x: Any, p: Params, xp: Any) -> Any:
     if p.approximate == "tanh":
         return _gelu_tanh_forward(x, xp)
-    return F.mul0(x, F.ndtr(x, xp), xp)
+    return F.x_ndtr(x, xp)
 
 
 def _gelu_derivative(x: Any, p: Params, xp: Any) -> Any:
     if p.approximate == "tanh":
         return _gelu_tanh_derivative(x, xp)
-    return F.ndtr(x, xp) + F.mul0(x, F.npdf(x, xp), xp)
+    return F.ndtr_slope(x, xp)
 
 
 def _gelu_fused(x: Any, p: Params, xp: Any) -> tuple[Any, Any]:
     if p.approximate == "tanh":
         return _gelu_tanh_forward(x, xp), _gelu_tanh_derivative(x, xp)
     c = F.ndtr(x, xp)  # Φ, the costly part, once for both
-    return F.mul0(x, c, xp), c + F.mul0(x, F.npdf(x, xp), xp)
+    return F.x_ndtr(x, xp, c), F.ndtr_slope(x, xp, c)
 
 
 def _gelu_definition(x: Any, p: Params, xp: Any) -> Any:
@@ -377,7 +457,24 @@ def _mish_derivative(x: Any, p: Params, xp: Any) -> Any:
     e = xp.exp(-xp.abs(x))
     pos = 4.0 * e * e * (1.0 + e) / ((1.0 + e) * (1.0 + e) + e * e) ** 2
     neg = 4.0 * e * (1.0 + e) / ((1.0 + e) * (1.0 + e) + 1.0) ** 2
-    return F.tanh_softplus(x, xp) + F.mul0(x, xp.where(x > 0, pos, neg), xp)
+    body = F.tanh_softplus(x, xp) + F.mul0(x, xp.where(x > 0, pos, neg), xp)
+    if not F.float64_result(xp):
+        return body
+    # below -708, e^x underflows: f' = (1 + x) e^x to within e^x relative, formed without it
+    return xp.where_lazy(x < F.exp_tail(xp), lambda v: F.times_exp(1.0 + v, _mish_tail_exponent(v, xp), xp), x, body)
+
+
+def _mish_forward(x: Any, p: Params, xp: Any) -> Any:
+    body = F.mul0(x, F.tanh_softplus(x, xp), xp)
+    if not F.float64_result(xp):
+        return body
+    # below -708, tanh(softplus(x)) = e^x (1 + O(e^x)) underflows: x e^x formed without it
+    return xp.where_lazy(x < F.exp_tail(xp), lambda v: F.times_exp(v, _mish_tail_exponent(v, xp), xp), x, body)
+
+
+def _mish_tail_exponent(v: Any, xp: Any) -> Any:
+    # x, clipped at the edge so that the tail is finite (and differentiable) where it is not used
+    return xp.minimum(v, F.exp_tail(xp))
 
 
 def _softplus_forward(x: Any, p: Params, xp: Any) -> Any:
@@ -409,15 +506,38 @@ def _softsign_derivative(x: Any, p: Params, xp: Any) -> Any:
     return r * r  # (1 + |x|)^2 would overflow first
 
 
-def _hardsigmoid_pre(x: Any, p: Params) -> Any:
-    # x / 6 + 1/2, one rounding fewer than x * (1/6) and exactly 0 and 1 at the knees ±3
-    return x / (1.0 / p.slope) + p.offset
+def _hardsigmoid_forward(x: Any, p: Params, xp: Any) -> Any:
+    # x/w + offset with w = 1/slope (x/6 + 1/2: one rounding fewer than x * (1/6)), evaluated
+    # from its zero, (x + 3)/6, as x/6 + 1/2 cancels near -3
+    return xp.clip(F.affine(x, 1.0 / p.slope, p.offset, xp), 0.0, 1.0)
+
+
+def _hardsigmoid_definition(x: Any, p: Params, xp: Any) -> Any:
+    return xp.clip(x / (1.0 / p.slope) + p.offset, 0.0, 1.0)
+
+
+def _hardsigmoid_knees(p: Params) -> tuple[float, float]:
+    """Where x/w + offset is 0 and 1 (w = 1/slope), each rounded once: -3 and 3 by default."""
+    return _knees(1.0 / p.slope, p.offset)
+
+
+@functools.lru_cache(maxsize=64)
+def _knees(width: float, offset: float) -> tuple[float, float]:
+    if not math.isfinite(width):  # a slope below 1/max-float: the knees are ±inf
+        return -offset * width, (1.0 - offset) * width
+    w, b = Fraction(width), Fraction(offset)
+    return float(-b * w), float((1 - b) * w)
+
+
+def _hardsigmoid_derivative(x: Any, p: Params, xp: Any) -> Any:
+    lo, hi = _hardsigmoid_knees(p)
+    return xp.where((x > lo) & (x < hi), p.slope, 0.0)
 
 
 def _hardsigmoid_kinks(p: Params) -> tuple[Kink, ...]:
     rule = "0 at the knee, as PyTorch"
-    width = 1.0 / p.slope
-    return (Kink(-p.offset * width, 0.0, rule), Kink((1.0 - p.offset) * width, 0.0, rule))
+    lo, hi = _hardsigmoid_knees(p)
+    return (Kink(lo, 0.0, rule), Kink(hi, 0.0, rule))
 
 
 def _hardswish_derivative(x: Any, p: Params, xp: Any) -> Any:
@@ -619,13 +739,14 @@ ENTRIES: tuple[Elementwise, ...] = (
             r"\ \alpha \approx 1.6733,\ \lambda \approx 1.0507"
         ),
         derivative_formula=r"f'(x) = \lambda \begin{cases} 1 & x > 0 \\ \alpha e^{x} & x \le 0 \end{cases}",
-        **_exp_linear(lambda p: SELU_ALPHA, lambda p: SELU_SCALE, lambda p: 1.0),
+        **_exp_linear(lambda p: SELU_ALPHA, lambda p: SELU_SCALE, lambda p: 1.0, lambda p: SELU_SCALE_ALPHA),
         year=2017,
         paper=KLAMBAUER_2017,
         uses=("self-normalizing MLPs: LeCun normal init, alpha dropout, no batch norm",),
         notes=(
-            "α and λ are computed from the closed forms of Klambauer et al. (eq. 14), "
-            f"α = {SELU_ALPHA!r}, λ = {SELU_SCALE!r}.",
+            "α, λ and λα are computed from the closed forms of Klambauer et al. (eq. 14) at 40 digits and "
+            f"rounded once each: α = {SELU_ALPHA!r}, λ = {SELU_SCALE!r}, λα = {SELU_SCALE_ALPHA!r} "
+            "(the negative branch is λα·expm1(x), so f(-inf) is exactly -λα).",
         ),
     ),
     Elementwise(
@@ -684,6 +805,9 @@ ENTRIES: tuple[Elementwise, ...] = (
         notes=(
             "Φ(x) is computed as ndtr(x) = erfc(-x/√2)/2, never (1 + erf(x/√2))/2, "
             "which loses every digit below x ≈ -6 in float32.",
+            "On [-1.4143, -1], where scipy's ndtr itself computes 1 - erf and is up to 14 ulp off, f and f' come "
+            "from their Taylor series about -1.20715 (18 terms, within an ulp); below x = -37 from log Φ(x), "
+            "so that x·Φ(x) reaches its smallest subnormal values (x ≈ -38.6) instead of 0.",
             "JAX's gelu defaults to the tanh approximation, PyTorch's to the exact form; "
             "actlab follows PyTorch and offers approximate='tanh' (or the entry gelu_tanh).",
         ),
@@ -740,7 +864,11 @@ ENTRIES: tuple[Elementwise, ...] = (
         year=2017,
         paper=ELFWING_2017,
         uses=("deep CNNs (EfficientNet)", "transformer FFNs (via SwiGLU)"),
-        notes=("Swish (Ramachandran et al. 2017) with β = 1 is SiLU; see swish_beta for other β.",),
+        notes=(
+            "Swish (Ramachandran et al. 2017) with β = 1 is SiLU; see swish_beta for other β.",
+            "Below x = -708, where σ(x) is a subnormal number, x·σ(x) is (x e^{x/2}) e^{x/2}: the results "
+            "down to the smallest subnormal are correctly rounded, not formed from a rounded σ.",
+        ),
     ),
     Elementwise(
         name="swish_beta",
@@ -767,7 +895,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         derivative_formula=(
             r"\mathrm{Mish}'(x) = \tanh(\mathrm{sp}(x)) + x\,\sigma(x)\,\mathrm{sech}^2(\mathrm{sp}(x))"
         ),
-        forward=lambda x, p, xp: F.mul0(x, F.tanh_softplus(x, xp), xp),
+        forward=_mish_forward,
         derivative=_mish_derivative,
         float64_ulps=CANCELLING_GATE_ULPS["mish"],
         definition=lambda x, p, xp: x * xp.tanh(xp.log1p(xp.exp(x))),
@@ -856,10 +984,9 @@ ENTRIES: tuple[Elementwise, ...] = (
         ),
         formula=r"f(x) = \max\left(0, \min\left(1, \frac{x + 3}{6}\right)\right)",
         derivative_formula=r"f'(x) = \begin{cases} 1/6 & -3 < x < 3 \\ 0 & \text{otherwise} \end{cases}",
-        forward=lambda x, p, xp: xp.clip(_hardsigmoid_pre(x, p), 0.0, 1.0),
-        derivative=lambda x, p, xp: xp.where(
-            (_hardsigmoid_pre(x, p) > 0.0) & (_hardsigmoid_pre(x, p) < 1.0), p.slope, 0.0
-        ),
+        forward=_hardsigmoid_forward,
+        derivative=_hardsigmoid_derivative,
+        definition=_hardsigmoid_definition,
         range=Interval(0.0, 1.0, lo_closed=True, hi_closed=True),
         smoothness=0,
         kinks=_hardsigmoid_kinks,

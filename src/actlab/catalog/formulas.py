@@ -3,12 +3,14 @@
 Every function takes an array ``x`` and a namespace ``xp`` and is accurate to a few
 ulp over the whole floating-point range, ±inf included.  The tricks are visible:
 one ``exp(-|x|)`` serves both branches of the sigmoid, products with a factor that
-is exactly zero are zero (so ``-inf * 0`` never makes a NaN), and cancellations
-near zero are replaced by their Taylor series.
+is exactly zero are zero (so ``-inf * 0`` never makes a NaN), cancellations
+near zero are replaced by their Taylor series, and a product whose factor underflows
+(x·σ(x) at x = -740) is formed without that factor.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 from typing import Any
@@ -157,3 +159,189 @@ def tanh_softplus(x: Any, xp: Any) -> Any:
     n = e * (e + 2.0)
     neg = n / (n + 2.0)
     return xp.where(x > 0, pos, neg)
+
+
+# --- far tails: results that are normal or subnormal numbers while a factor underflows ---------
+
+EXP_TAIL = -708.0
+"""Below this, e^z is a subnormal float64 (e^z < 2^-1022 from z ≈ -708.40): a product a·e^z that
+is itself a normal number, or a larger subnormal, must not be formed from that rounded e^z."""
+
+NARROW_EXP_TAIL = -87.0
+"""The same edge when the namespace computes in float32 (e^z < 2^-126 from z ≈ -87.34)."""
+
+
+def exp_tail(xp: Any) -> float:
+    """The z below which e^z underflows in the precision ``xp`` computes in."""
+    return EXP_TAIL if xp.wide else NARROW_EXP_TAIL
+
+
+def float64_result(xp: Any) -> bool:
+    """False when ``xp`` computes in float64 for results rounded to float32 or narrower.
+
+    A namespace says so with ``target_bits`` (24 or fewer; absent means the precision it
+    computes in).  The tails and the GELU window below are then skipped: every tail result
+    of x·σ(βx), x·Φ(x), mish and their derivatives is below 1e-260 for a float32 x, which
+    rounds to 0, and a float64 error of a few ulp is 2^-29 of a float32 ulp.
+    """
+    return not (xp.wide and getattr(xp, "target_bits", 53) <= 24)
+
+
+def times_exp(a: Any, z: Any, xp: Any) -> Any:
+    """a·e^z for z far below the exp underflow: (a·e^{z/2})·e^{z/2}.
+
+    e^{z/2} is still a normal number down to z ≈ -1416, so the only rounding into the
+    subnormal range is the last one; e^z itself would arrive there with few bits (or as 0)
+    and lose them for good, although a·e^z (|a| up to 1e308) is often far larger.
+    ``a = ±inf`` with e^{z/2} = 0 gives 0, the limit in every use here.
+    """
+    h = xp.exp(0.5 * z)
+    return mul0(a, h, xp) * h
+
+
+def _affine_split(width: float, offset: float) -> tuple[float, float]:
+    """(hi, lo) with hi + lo = -offset·width to about 2^-106 relative: hi the correctly rounded
+    zero of x/width + offset, lo its rounding error (exact rational arithmetic on the two floats)."""
+    x0 = -Fraction(offset) * Fraction(width)
+    hi = float(x0)
+    return hi, float(x0 - Fraction(hi))
+
+
+_AFFINE_SPLITS: dict[tuple[float, float], tuple[float, float]] = {}
+
+
+def affine_zero_split(width: float, offset: float) -> tuple[float, float]:
+    """:func:`_affine_split`, cached: a kernel runs once per block of every call."""
+    key = (float(width), float(offset))
+    split = _AFFINE_SPLITS.get(key)
+    if split is None:
+        split = _AFFINE_SPLITS[key] = _affine_split(*key)
+    return split
+
+
+def affine(x: Any, width: float, offset: float, xp: Any) -> Any:
+    """x/width + offset without the cancellation near its zero x0 = -offset·width.
+
+    Evaluated as ((x - hi) - lo)/width with x0 = hi + lo split into two floats: near x0,
+    x - hi is exact (Sterbenz), so the result keeps its relative accuracy however close x
+    is to x0, where x/width + offset subtracts two nearly equal numbers.  Three roundings at
+    most (measured: 1.52 ulp near hardsigmoid's upper knee with slope 0.3); lo = 0 (x0 a float,
+    as -3 for hardsigmoid's defaults) saves one, and near x0 only the division rounds.
+    """
+    width, offset = float(width), float(offset)
+    if not (math.isfinite(width) and math.isfinite(offset * width)):
+        return x / width + offset  # a zero beyond the float range: no x comes near it
+    hi, lo = affine_zero_split(width, offset)
+    d = x - hi
+    return (d if lo == 0.0 else d - lo) / width
+
+
+GELU_TAIL = -37.0
+"""Below this, Φ(x) < 6e-300 heads for the subnormals (and ndtr's erfc for 0, x < -37.7):
+x·Φ(x) and Φ(x) + xφ(x) are then formed from log Φ and exp(-x²/2) without the underflow."""
+
+NARROW_GELU_TAIL = -13.0
+"""The same edge in float32 (Φ(x) < 2^-126 from x ≈ -13.2)."""
+
+GELU_FLOOR = -1.0e4
+"""Tail arguments are clipped here: far beyond the last nonzero result (x ≈ -38.6) and far
+before x² overflows, so -inf gives the limit 0 rather than inf - inf."""
+
+
+def gelu_tail(xp: Any) -> float:
+    """The x below which :func:`x_ndtr` and :func:`ndtr_slope` switch to their tails."""
+    return GELU_TAIL if xp.wide else NARROW_GELU_TAIL
+
+
+def _x_ndtr_tail(v: Any, xp: Any) -> Any:
+    v = xp.clip(v, GELU_FLOOR, gelu_tail(xp))
+    return times_exp(v, xp.log_ndtr(v), xp)  # x e^{log Φ(x)}, never the underflowed Φ(x)
+
+
+def x_ndtr(x: Any, xp: Any, phi: Any = None) -> Any:
+    """x·Φ(x) (GELU), down to its smallest subnormal values; ``phi`` is Φ(x) if already computed.
+
+    Below :func:`gelu_tail`, x·Φ(x) is x e^{log Φ(x)} through :func:`times_exp`: x·Φ(x) is
+    up to 38 times larger than Φ(x), so the product of a rounded subnormal Φ loses bits
+    (and is 0 where x·Φ is still 1.6 subnormal units, x = -38.55).
+    """
+    body = mul0(x, ndtr(x, xp) if phi is None else phi, xp)
+    if not float64_result(xp):
+        return body
+    body = xp.where_lazy(x < gelu_tail(xp), lambda v: _x_ndtr_tail(v, xp), x, body)
+    return _gelu_window(x, body, 0, xp) if xp.wide else body
+
+
+def _ndtr_slope_tail(v: Any, xp: Any) -> Any:
+    v = xp.clip(v, GELU_FLOOR, gelu_tail(xp))
+    # Φ(x) is 1/x² of x φ(x) here: its own underflow costs under half an ulp of the sum
+    return xp.exp(xp.log_ndtr(v)) + times_exp(v / SQRT_2PI, -0.5 * v * v, xp)
+
+
+def ndtr_slope(x: Any, xp: Any, phi: Any = None) -> Any:
+    """Φ(x) + x φ(x) (GELU's derivative), down to its smallest subnormal values.
+
+    x φ(x) = x e^{-x²/2}/√(2π) is a normal number down to x ≈ -37.6 while e^{-x²/2} is a
+    subnormal from x ≈ -37.6: below :func:`gelu_tail` it comes from :func:`times_exp`.
+    """
+    body = (ndtr(x, xp) if phi is None else phi) + mul0(x, npdf(x, xp), xp)
+    if not float64_result(xp):
+        return body
+    body = xp.where_lazy(x < gelu_tail(xp), lambda v: _ndtr_slope_tail(v, xp), x, body)
+    return _gelu_window(x, body, 1, xp) if xp.wide else body
+
+
+GELU_WINDOW = (-1.4143, -1.0)
+"""Where scipy's ndtr (Cephes) computes Φ(x) = erfc(|x|/√2)/2 as (1 - erf(|x|/√2))/2, losing
+two bits to the subtraction on top of erf's own error: Φ there was measured up to 14 ulp off
+(x·Φ up to 9.6 ulp/κ, Φ + xφ 10.9 ulp at x = -1.255).  In this window GELU and GELU' come
+from their Taylor series instead (:func:`gelu_window_series`)."""
+
+GELU_WINDOW_TERMS = 18
+"""Terms of each series: the 18th, a_17 r^17 with r = 0.20715, is below 2^-64 of |f|, |f'| >= 0.078."""
+
+
+@functools.cache
+def gelu_window_series() -> tuple[tuple[float, float, tuple[float, ...]], tuple[float, float, tuple[float, ...]]]:
+    """Taylor coefficients of x·Φ(x) and of Φ(x) + xφ(x) about the window's centre c.
+
+    Each as (a0 high, a0 low, (a1, a2, ...)): from the Hermite polynomials at 50 digits,
+    Φ^(n) = (-1)^(n-1) He_(n-1) φ, φ^(k) = (-1)^k He_k φ, (xΦ)^(n) = xΦ^(n) + nΦ^(n-1) and
+    (Φ + xφ)^(n) = Φ^(n) + xφ^(n) + nφ^(n-1); a0 in two floats so that only the sum rounds.
+    """
+    import mpmath
+
+    with mpmath.workdps(50):
+        c = mpmath.mpf(_gelu_window_centre())
+        phi, cdf = mpmath.npdf(c), mpmath.ncdf(c)
+        n_max = GELU_WINDOW_TERMS
+        he = [mpmath.mpf(1), c]
+        for n in range(1, n_max):
+            he.append(c * he[n] - n * he[n - 1])
+        dphi = [(-1) ** k * he[k] * phi for k in range(n_max + 1)]
+        dcdf = [cdf] + [dphi[n - 1] for n in range(1, n_max + 1)]
+        out = []
+        for deriv in (
+            [c * dcdf[n] + (n * dcdf[n - 1] if n else 0) for n in range(n_max)],
+            [dcdf[n] + c * dphi[n] + (n * dphi[n - 1] if n else 0) for n in range(n_max)],
+        ):
+            a = [deriv[n] / mpmath.factorial(n) for n in range(n_max)]
+            high = float(a[0])
+            out.append((high, float(a[0] - high), tuple(float(v) for v in a[1:])))
+        return out[0], out[1]
+
+
+def _gelu_window_centre() -> float:
+    return (GELU_WINDOW[0] + GELU_WINDOW[1]) / 2
+
+
+def _gelu_window(x: Any, body: Any, which: int, xp: Any) -> Any:
+    """``body`` outside :data:`GELU_WINDOW`, the series ``which`` (0: f, 1: f') inside."""
+    high, low, coefficients = gelu_window_series()[which]
+
+    def series(v: Any) -> Any:
+        # h = x - c is exact (Sterbenz); clipped so that the series stays finite outside the window
+        h = xp.clip(v, GELU_WINDOW[0], GELU_WINDOW[1]) - _gelu_window_centre()
+        return high + (low + h * horner(h, coefficients))
+
+    return xp.where_lazy((x >= GELU_WINDOW[0]) & (x <= GELU_WINDOW[1]), series, x, body)
