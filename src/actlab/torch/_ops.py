@@ -8,7 +8,9 @@ parameter tensors: every intermediate is recomputed.  Registered with
 ``torch.compile(fullgraph=True)`` and ``torch.export``.
 
 Static parameters travel as a JSON string; learnable ones as tensors (already shaped to
-broadcast against the input), named by ``learned`` (comma-separated).
+broadcast against the input), named by ``learned`` (comma-separated).  Every argument is
+required: the dispatcher drops an argument equal to its default, and the backward's result
+must match the arguments as dispatched.
 
 ``wide`` picks the working precision of float16/bfloat16/float32 inputs: True (``exact=True``)
 evaluates the formula in float64 and rounds once at the end, which keeps the NumPy reference's
@@ -230,7 +232,7 @@ def vector_jacobian(
 
 @torch.library.custom_op("actlab::apply", mutates_args=())
 def apply_op(
-    x: torch.Tensor, weights: list[torch.Tensor], name: str, params: str, learned: str, wide: bool = False
+    x: torch.Tensor, weights: list[torch.Tensor], name: str, params: str, learned: str, wide: bool
 ) -> torch.Tensor:
     with torch.no_grad():
         return forward(x, weights, name, params, learned, wide).contiguous()
@@ -238,7 +240,7 @@ def apply_op(
 
 @apply_op.register_fake
 def _(
-    x: torch.Tensor, weights: list[torch.Tensor], name: str, params: str, learned: str, wide: bool = False
+    x: torch.Tensor, weights: list[torch.Tensor], name: str, params: str, learned: str, wide: bool
 ) -> torch.Tensor:
     spec, p = _static(name, params)
     return x.new_empty(spec.out_shape(tuple(x.shape), p))
@@ -252,7 +254,7 @@ def vjp_op(
     name: str,
     params: str,
     learned: str,
-    wide: bool = False,
+    wide: bool,
 ) -> torch.Tensor:
     with torch.no_grad():
         return vector_jacobian(x, weights, g, name, params, learned, wide).contiguous()
@@ -266,7 +268,7 @@ def _(
     name: str,
     params: str,
     learned: str,
-    wide: bool = False,
+    wide: bool,
 ):
     return torch.empty_like(x)
 
@@ -279,7 +281,7 @@ def param_grads_op(
     name: str,
     params: str,
     learned: str,
-    wide: bool = False,
+    wide: bool,
 ) -> list[torch.Tensor]:
     """d sum(g * f(x; w)) / d w for the learnable parameters, from the catalog's ∂f/∂θ,
     summed over the dimensions each parameter is broadcast along (in the working precision)."""
@@ -302,7 +304,7 @@ def backward_op(
     name: str,
     params: str,
     learned: str,
-    wide: bool = False,
+    wide: bool,
 ) -> list[torch.Tensor]:
     """[d sum(g f) / dx, d sum(g f) / dw...] together: one read of x and g where a learnable
     activation needs both (first-order backward only; higher orders go through ``vjp``)."""
@@ -326,7 +328,7 @@ def _(
     name: str,
     params: str,
     learned: str,
-    wide: bool = False,
+    wide: bool,
 ):
     return [torch.empty_like(x), *(torch.empty_like(w) for w in weights)]
 
@@ -365,7 +367,7 @@ def _(
     name: str,
     params: str,
     learned: str,
-    wide: bool = False,
+    wide: bool,
 ):
     return [torch.empty_like(w) for w in weights]
 
