@@ -171,3 +171,18 @@ def test_bfloat16_grid_and_ulp() -> None:
     assert xs.max() == accuracy._BFLOAT16_MAX and xs[xs > 0].min() == 2.0**-133
     assert accuracy.ulp(1.0, "bfloat16") == 2.0**-7
     assert accuracy.ulp(0.0, "bfloat16") == 2.0**-133
+
+
+def test_the_precision_reaches_the_kernel() -> None:
+    """quick_gelu(-53) = -53 σ(-90.2) ≈ -3.5e-38: σ(-90.2) ≈ 6.6e-40 underflows in float32 (the
+    default generic path: `actlab accuracy --backend torch` reports it) but not in float64."""
+    x = torch.tensor([-53.0])
+    with mpmath.workdps(50):
+        ref = accuracy._textbook(actlab.get("quick_gelu").spec, actlab.get("quick_gelu").bound)(mpmath.mpf(-53))
+    for fused in (False, True):
+        xt = x.repeat(_ops.FUSE_MIN_NUMEL if fused else 1)
+        with torch.no_grad():
+            exact = at.apply(xt, "quick_gelu", exact=True)[0].item()
+            default = at.apply(xt, "quick_gelu")[0].item()
+        assert accuracy.ulp_error(exact, ref, "float32") <= 0.5
+        assert accuracy.ulp_error(default, ref, "float32") > 1e6
