@@ -14,9 +14,10 @@ must match the arguments as dispatched.
 
 ``wide`` picks the working precision of float16/bfloat16/float32 inputs: True (``exact=True``)
 evaluates the formula in float64 and rounds once at the end, which keeps the NumPy reference's
-bounds (1 ulp for f and f'); False evaluates it in float32, faster and within a few ulp except
-where a formula's intermediates leave the float32 range (``actlab accuracy --backend torch``
-measures both).  float64 inputs always run op by op in float64.
+bounds (1 ulp for f and f'); False evaluates it in float32, about twice as fast (geomean over the
+generic entries, ``benchmarks/torch_exact_cost.py``) and within a few ulp for most entries, more
+where a formula cancels or an intermediate underflows in float32 (``actlab accuracy --backend
+torch`` measures both; the README gives the figures).  float64 inputs always run op by op in float64.
 """
 
 from __future__ import annotations

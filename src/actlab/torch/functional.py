@@ -27,8 +27,9 @@ def apply(x: torch.Tensor, name: str, /, *, exact: bool = False, **params: Any) 
     The native PyTorch kernel computes it where one exists, unless ``exact=True``; every
     other entry runs the catalog's formula.  ``exact=True`` evaluates that formula in float64
     for float16/bfloat16/float32 input, rounding once, so that f and f' are within 1 ulp
-    (the NumPy reference's bounds); without it the formula runs in float32 (within a few
-    ulp where its intermediates stay in range: ``actlab accuracy --backend torch`` measures it).
+    (the NumPy reference's bounds); without it the formula runs in float32, about twice as
+    fast and less exact where it cancels or underflows (``actlab accuracy --backend torch``
+    measures it).
     """
     spec = registry.spec(name)
     p = spec.bind(params)
