@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         native = native_for(spec.name, actlab.get(name).bound)
         calls = {"wide": fwd_bwd(generic(name, True), x), "narrow": fwd_bwd(generic(name, False), x)}
         if native is not None:
-            calls["native"] = fwd_bwd(lambda v, m=at.get(name): m(v), x)
+            calls["native"] = fwd_bwd(at.get(name), x)
         t = rounds(calls, args.rounds)
         wn = ratio(t["wide"], t["narrow"])
         wv = ratio(t["wide"], t["native"]) if "native" in t else None

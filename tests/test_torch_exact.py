@@ -9,7 +9,6 @@ elements or more run; parameter gradients rounded once from float64.  The oracle
 from __future__ import annotations
 
 import json
-import math
 
 import mpmath
 import numpy as np

@@ -513,7 +513,12 @@ def _evaluate_torch(module: Any, xs: np.ndarray, dtype: str, what: str, fused: b
 
 
 def measure_torch(
-    act: Activation | str, dtype: str = "float32", what: str = "f", *, exact: bool = False, fused: bool = False,
+    act: Activation | str,
+    dtype: str = "float32",
+    what: str = "f",
+    *,
+    exact: bool = False,
+    fused: bool = False,
     dense: bool = False,
 ) -> tuple[Worst, bool]:
     """Largest error of ``actlab.torch``'s f or f' for an elementwise entry over :func:`grid`,
@@ -577,7 +582,9 @@ def torch_report(
             agree = True
             for fused in (False, True) if fusable else (False,):
                 if isinstance(act.spec, Elementwise):
-                    measured = [measure_torch(act, dname, w, exact=exact, fused=fused, dense=dense) for w in ("f", "f'")]
+                    measured = [
+                        measure_torch(act, dname, w, exact=exact, fused=fused, dense=dense) for w in ("f", "f'")
+                    ]
                 else:
                     measured = [measure_torch_vector(act, dname, exact=exact, fused=fused)]
                 runs[fused] = tuple(w for w, _ in measured)

@@ -661,7 +661,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="numpy (the reference) or torch: actlab.torch op by op and fused (default numpy)",
     )
     p.add_argument(
-        "--exact", action="store_true", help="with --backend torch: exact=True (default: native kernels where they exist)"
+        "--exact",
+        action="store_true",
+        help="with --backend torch: exact=True (default: native kernels where they exist)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_cmd_accuracy)

@@ -240,9 +240,7 @@ def apply_op(
 
 
 @apply_op.register_fake
-def _(
-    x: torch.Tensor, weights: list[torch.Tensor], name: str, params: str, learned: str, wide: bool
-) -> torch.Tensor:
+def _(x: torch.Tensor, weights: list[torch.Tensor], name: str, params: str, learned: str, wide: bool) -> torch.Tensor:
     spec, p = _static(name, params)
     return x.new_empty(spec.out_shape(tuple(x.shape), p))
 
