@@ -185,3 +185,12 @@ def test_the_precision_reaches_the_kernel() -> None:
             default = at.apply(xt, "quick_gelu")[0].item()
         assert accuracy.ulp_error(exact, ref, "float32") <= 0.5
         assert accuracy.ulp_error(default, ref, "float32") > 1e6
+
+
+@pytest.mark.parametrize("name", ["gelu", "quick_gelu", "selu", "mish"])
+def test_exact_float64_within_the_stated_bounds(name: str) -> None:
+    """float64 input runs the formula op by op in float64: the spec's bound × max(1, κ), as NumPy
+    (Φ through erfc, not torch's ndtr; the catalog's σ, not torch.sigmoid's 2 ulp)."""
+    for what in ("f", "f'"):
+        w, _ = accuracy.measure_torch(actlab.get(name), "float64", what, exact=True)
+        assert w.passed, f"{name} {what}: {w.scaled:.3g} ulp/max(1,κ) at x={w.scaled_x!r} (bound {w.bound})"
