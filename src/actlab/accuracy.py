@@ -13,14 +13,17 @@ The bounds the tests enforce:
   condition number of the function g being evaluated (f, or f' for the derivative):
   no algorithm can be more accurate than the rounding of its input allows.
 
-``actlab accuracy`` prints the measured worst case for every activation.
+``actlab accuracy`` prints the measured worst case for every activation;
+``actlab accuracy --backend torch [--exact]`` measures the PyTorch backend on the same grid
+and oracle (:func:`torch_report`), op by op and in its fused kernels.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,36 +44,67 @@ NARROW_ULPS = 1.0
 
 _MANTISSA = {np.dtype(np.float16): (11, -14), np.dtype(np.float32): (24, -126), np.dtype(np.float64): (53, -1022)}
 
+BFLOAT16 = "bfloat16"
+"""bfloat16 (8 significand bits, float32's exponent range) has no NumPy dtype: its grid is
+built through torch and its values are held as float64."""
+
+_BFLOAT16_MANTISSA = (8, -126)
+_BFLOAT16_MAX = (2.0 - 2.0**-7) * 2.0**127
+
+
+def _dtype_name(dtype: Any) -> str:
+    return BFLOAT16 if str(dtype) in (BFLOAT16, "torch.bfloat16") else np.dtype(dtype).name
+
+
+def _format(dtype: Any) -> tuple[int, int, float]:
+    """(significand bits, smallest normal exponent, largest finite value) of ``dtype``."""
+    if _dtype_name(dtype) == BFLOAT16:
+        return (*_BFLOAT16_MANTISSA, _BFLOAT16_MAX)
+    dt = np.dtype(dtype)
+    return (*_MANTISSA[dt], float(np.finfo(dt).max))
+
+
+def to_format(values: Any, dtype: Any) -> np.ndarray:
+    """``values`` rounded to ``dtype``: a NumPy array of that dtype, or float64 holding bfloat16 values."""
+    if _dtype_name(dtype) != BFLOAT16:
+        with np.errstate(over="ignore"):
+            return np.asarray(values, dtype=np.float64).astype(np.dtype(dtype))
+    import torch
+
+    return torch.from_numpy(np.asarray(values, dtype=np.float64)).to(torch.bfloat16).double().numpy()
+
 
 def grid(dtype: Any, dense: bool = False) -> np.ndarray:
     """Test points spanning the finite range of ``dtype``: subnormals, every binade, a dense core.
 
     ``dense=True`` adds 8001 evenly spaced points on [-40, 40], where the smooth
     activations cancel between terms (slow: it is what ``actlab accuracy --dense`` runs).
+    ``dtype`` may also be ``"bfloat16"`` (points returned as float64).
     """
-    dt = np.dtype(dtype)
-    info = np.finfo(dt)
-    tiny_exp = math.log10(float(info.smallest_subnormal))
-    big_exp = math.log10(float(info.max)) - 1e-9
+    name = _dtype_name(dtype)
+    digits, emin, top = _format(dtype)
+    tiny = math.ldexp(1.0, emin)
+    smallest = math.ldexp(1.0, emin - (digits - 1))
+    tiny_exp = math.log10(smallest)
+    big_exp = math.log10(top) - 1e-9
     mags = np.concatenate(
         [
-            np.logspace(tiny_exp, big_exp, 140 if dt == np.float64 else 90),
+            np.logspace(tiny_exp, big_exp, 140 if name == "float64" else 90),
             np.linspace(0.0, 12.0, 97)[1:],
             np.linspace(12.0, 60.0, 49),
-            np.logspace(np.log10(60.0), np.log10(min(1000.0, float(info.max) / 2)), 25),
-            [float(info.smallest_subnormal), float(info.tiny), float(info.max)],
+            np.logspace(np.log10(60.0), np.log10(min(1000.0, top / 2)), 25),
+            [smallest, tiny, top],
             np.linspace(0.0, 40.0, 4001)[1:] if dense else [],
         ]
     )
-    with np.errstate(over="ignore"):
-        pts = np.concatenate([[0.0], mags, -mags]).astype(dt)
+    pts = to_format(np.concatenate([[0.0], mags, -mags]), dtype)
     pts = pts[np.isfinite(pts)]
     return np.unique(pts)
 
 
 def ulp(ref: Any, dtype: Any) -> float:
     """The unit in the last place of the true value ``ref`` in ``dtype`` (subnormal spacing at least)."""
-    digits, emin = _MANTISSA[np.dtype(dtype)]
+    digits, emin, _ = _format(dtype)
     r = abs(float(ref))
     e = math.frexp(r)[1] - 1 if r > 0 else emin
     return math.ldexp(1.0, max(e, emin) - (digits - 1))
@@ -81,7 +115,7 @@ def ulp_error(y: Any, ref: Any, dtype: Any, slack: Any = 0) -> float:
     y = float(y)
     if math.isnan(y):
         return math.inf
-    top = float(np.finfo(dtype).max)
+    top = _format(dtype)[2]
     if abs(ref) > top:
         # the true value is beyond the largest finite number: its correctly rounded value is ±inf
         # unless it lies within half an ulp of the largest finite number
@@ -233,6 +267,17 @@ def measure(
     name, params = _key(act)
     xs, values, slopes = _oracle(name, params, dt.name, dense)
     y = act(xs, fast=fast) if what == "f" else act.derivative(xs, fast=fast)
+    return _worst_on_grid(act, dt.name, what, xs, values, slopes, y)
+
+
+def _worst_on_grid(
+    act: Activation, dtype: str, what: str, xs: np.ndarray, values: list[Any], slopes: list[Any], y: Any
+) -> Worst:
+    """The :class:`Worst` of ``y`` (f or f' on the oracle's grid ``xs``) against the oracle."""
+    spec = act.spec
+    assert isinstance(spec, Elementwise)
+    name, params = _key(act)
+    wide = dtype == "float64"
     f = _textbook(spec, act.bound)
     worst_ulp = (0.0, 0.0)
     worst_scaled = (0.0, 0.0)
@@ -243,13 +288,13 @@ def measure(
             if ref is None or not mpmath.isfinite(ref):
                 continue
             count += 1
-            err = ulp_error(y[i], ref, dt)
+            err = ulp_error(y[i], ref, dtype)
             if what == "f'" and err > NARROW_ULPS:  # allow for the oracle's own truncation error
-                err = ulp_error(y[i], ref, dt, derivative_at(f, float(x), slack=True)[1])
+                err = ulp_error(y[i], ref, dtype, derivative_at(f, float(x), slack=True)[1])
             if err > worst_ulp[0]:
                 worst_ulp = (err, float(x))
             scaled = err
-            if dt == np.float64 and err > FLOAT64_ULPS:
+            if wide and err > FLOAT64_ULPS:
                 x = float(x)
                 if what == "f":
                     slope = slopes[i] if slopes[i] is not None else derivative_at(f, x)[0]
@@ -259,7 +304,7 @@ def measure(
                 scaled = err / max(1.0, kappa)
             if scaled > worst_scaled[0]:
                 worst_scaled = (scaled, float(x))
-    return Worst(name, params, dt.name, what, worst_ulp[0], worst_ulp[1], worst_scaled[0], worst_scaled[1], count)
+    return Worst(name, params, dtype, what, worst_ulp[0], worst_ulp[1], worst_scaled[0], worst_scaled[1], count)
 
 
 # --- whole vectors: softmax, log_softmax, the gated family, maxout --------------------------
@@ -303,34 +348,37 @@ def _vector_definition(spec: Spec, p: Params, row: np.ndarray) -> list[Any]:
     raise TypeError(f"no vector reference for {spec.kind}")
 
 
-def measure_vector(act: Activation | str, dtype: Any = np.float64) -> Worst:
+def measure_vector(
+    act: Activation | str, dtype: Any = np.float64, evaluate: Callable[[np.ndarray], Any] | None = None
+) -> Worst:
     """Largest error, in ulp, of a softmax-like, gated or pooled activation on :func:`vector_cases`.
 
     The float64 bound scales with the row's condition number κ_i = Σ_j |x_j ∂log y_i/∂x_j|
     (for softmax, Σ_j |x_j| |δ_ij - y_j| / T), plus one ulp per term of the row sum.
+    ``evaluate`` (a row in ``dtype`` to its outputs) measures another backend; ``dtype`` may then
+    be ``"bfloat16"``.
     """
     act = get(act) if isinstance(act, str) else act
     spec, p = act.spec, act.bound
-    dt = np.dtype(dtype)
+    dname = _dtype_name(dtype)
     worst_ulp = (0.0, 0.0)
     worst_scaled = (0.0, 0.0)
     count = 0
     with mpmath.workdps(DPS):
         for row in vector_cases():
-            x = row.astype(dt)
-            with np.errstate(over="ignore"):
-                if not np.all(np.isfinite(x)):
-                    continue
-            y = np.atleast_1d(act(x))
+            x = to_format(row, dtype)
+            if not np.all(np.isfinite(x)):
+                continue
+            y = np.atleast_1d(act(x) if evaluate is None else evaluate(x))
             ref = _vector_reference(spec, p, x.astype(np.float64))
             n = len(x)
             for i, r in enumerate(ref):
                 count += 1
-                err = ulp_error(y[i], r, dt)
+                err = ulp_error(y[i], r, dname)
                 if err > worst_ulp[0]:
                     worst_ulp = (err, float(x[i % n]))
                 kappa = 1.0
-                if isinstance(spec, AlongAxis) and dt == np.float64:
+                if isinstance(spec, AlongAxis) and dname == "float64":
                     probs = [mpmath.exp(v) for v in ref] if spec.name == "log_softmax" else ref
                     kappa = float(
                         sum(abs(mpmath.mpf(float(x[j]))) * abs((i == j) - probs[j]) for j in range(n)) / p.temperature
@@ -338,7 +386,7 @@ def measure_vector(act: Activation | str, dtype: Any = np.float64) -> Worst:
                     if spec.name == "log_softmax" and r != 0:
                         kappa /= float(abs(r))
                     kappa += n
-                elif isinstance(spec, Gated) and dt == np.float64 and err > FLOAT64_ULPS:
+                elif isinstance(spec, Gated) and dname == "float64" and err > FLOAT64_ULPS:
                     # y = a g(b): the gate's condition number at b, plus one for the product
                     gate, gp = spec._gate()
                     b = float(x[n // 2 + i])
@@ -349,7 +397,7 @@ def measure_vector(act: Activation | str, dtype: Any = np.float64) -> Worst:
                 if scaled > worst_scaled[0]:
                     worst_scaled = (scaled, float(x[i % n]))
     name, params = _key(act)
-    return Worst(name, params, dt.name, "f", worst_ulp[0], worst_ulp[1], worst_scaled[0], worst_scaled[1], count)
+    return Worst(name, params, dname, "f", worst_ulp[0], worst_ulp[1], worst_scaled[0], worst_scaled[1], count)
 
 
 def report(
@@ -372,3 +420,173 @@ def report(
                 continue
             else:
                 yield measure_vector(act, dt)
+
+
+# --- the PyTorch backend ------------------------------------------------------------------
+
+TORCH_DTYPES = ("float16", BFLOAT16, "float32", "float64")
+
+
+@dataclass(frozen=True)
+class TorchRow:
+    """One entry in one dtype measured through ``actlab.torch``, op by op and fused.
+
+    ``kernel`` is ``"native"`` (PyTorch's own kernel), or the working precision of the
+    catalog's formula: ``"float64"`` (``exact=True``, and every float64 input) or
+    ``"float32"`` (the default generic path for float16/bfloat16/float32).
+    ``unfused`` and ``fused`` hold the :class:`Worst` of f and f' (f only for the vector
+    kinds); ``fused`` is None where nothing is fused (native kernels, float64).  The fused
+    kernel runs on the grid repeated past ``FUSE_MIN_NUMEL`` elements; ``copies_agree`` says
+    whether every copy came back with the same bits (the worse copy is reported if not).
+    """
+
+    name: str
+    dtype: str
+    kernel: str
+    unfused: tuple[Worst, ...]
+    fused: tuple[Worst, ...] | None
+    copies_agree: bool
+
+    @property
+    def measurements(self) -> tuple[Worst, ...]:
+        return self.unfused + (self.fused or ())
+
+    @property
+    def passed(self) -> bool:
+        return all(w.passed for w in self.measurements)
+
+
+@contextlib.contextmanager
+def _fusion(on: bool) -> Iterator[int]:
+    """Fusion on (at the configured threshold, or the default one if it was off) or off; yields the threshold."""
+    from .torch import _ops
+
+    saved = _ops.FUSE_MIN_NUMEL
+    threshold = (saved if saved >= 0 else 1 << 16) if on else -1
+    _ops.set_fusion(threshold if on else None)
+    try:
+        yield threshold
+    finally:
+        _ops.set_fusion(saved if saved >= 0 else None)
+
+
+_INT_VIEW = {"float16": "int16", BFLOAT16: "int16", "float32": "int32", "float64": "int64"}
+
+
+def _distinct_copies(y: Any, reps: int, dtype: str) -> list[np.ndarray]:
+    """The distinct rows (bit for bit) of ``y`` reshaped to (reps, -1), as float64 arrays."""
+    import torch
+
+    rows = y.detach().reshape(reps, -1)
+    bits = rows.view(getattr(torch, _INT_VIEW[dtype]))
+    first = [0] + [i for i in range(1, reps) if not torch.equal(bits[i], bits[0])]
+    seen: list[int] = []
+    for i in first:
+        if not any(torch.equal(bits[i], bits[j]) for j in seen):
+            seen.append(i)
+    return [rows[i].double().numpy() for i in seen]
+
+
+def _torch_module(act: Activation, exact: bool) -> Any:
+    import actlab.torch as at
+
+    return at.get(act.name, exact=exact, **{k: v for k, v in act.params.items()})
+
+
+def _evaluate_torch(module: Any, xs: np.ndarray, dtype: str, what: str, fused: bool) -> list[np.ndarray]:
+    """f (``what="f"``) or f' (through autograd's backward) of ``module`` at ``xs``, as every
+    distinct copy: one array when fused copies agree, or op by op."""
+    import torch
+
+    with _fusion(fused) as threshold:
+        x = torch.from_numpy(np.asarray(xs, dtype=np.float64)).to(getattr(torch, dtype))
+        reps = -(-threshold // x.numel()) if fused else 1
+        x = x.repeat(reps, *([1] * (x.ndim - 1))) if x.ndim > 1 else x.repeat(reps)
+        if what == "f":
+            with torch.no_grad():
+                y = module(x)
+        else:
+            x.requires_grad_()
+            out = module(x)
+            (y,) = torch.autograd.grad(out, x, torch.ones_like(out))
+    return _distinct_copies(y, reps, dtype)
+
+
+def measure_torch(
+    act: Activation | str,
+    dtype: str = "float32",
+    what: str = "f",
+    *,
+    exact: bool = False,
+    fused: bool = False,
+    dense: bool = False,
+) -> tuple[Worst, bool]:
+    """Largest error of ``actlab.torch``'s f or f' for an elementwise entry over :func:`grid`,
+    against the same oracle as :func:`measure`, and whether every fused copy gave the same bits.
+
+    ``exact`` selects ``exact=True``; ``fused`` runs the grid repeated past the fusion threshold
+    (the compiled kernel); the worse copy is reported if copies differ.
+    """
+    act = get(act) if isinstance(act, str) else act
+    if not isinstance(act.spec, Elementwise):
+        raise TypeError(f"{act.name} is not elementwise; see measure_torch_vector")
+    dname = _dtype_name(dtype)
+    name, params = _key(act)
+    xs, values, slopes = _oracle(name, params, dname, dense)
+    copies = _evaluate_torch(_torch_module(act, exact), xs, dname, what, fused)
+    worsts = [_worst_on_grid(act, dname, what, xs, values, slopes, y) for y in copies]
+    return max(worsts, key=lambda w: w.scaled if dname == "float64" else w.ulp), len(copies) == 1
+
+
+def measure_torch_vector(
+    act: Activation | str, dtype: str = "float32", *, exact: bool = False, fused: bool = False
+) -> tuple[Worst, bool]:
+    """:func:`measure_vector` for ``actlab.torch`` (each row repeated past the fusion threshold
+    when ``fused``), and whether every copy of a row gave the same bits."""
+    act = get(act) if isinstance(act, str) else act
+    dname = _dtype_name(dtype)
+    module = _torch_module(act, exact)
+    agree = True
+
+    def evaluate(row: np.ndarray) -> np.ndarray:
+        nonlocal agree
+        copies = _evaluate_torch(module, row.reshape(1, -1), dname, "f", fused)
+        agree = agree and len(copies) == 1
+        return copies[0]  # a vector entry's copies are compared, not each one measured
+
+    return measure_vector(act, dname, evaluate), agree
+
+
+def torch_kernel(act: Activation, dtype: str, exact: bool) -> str:
+    """Which kernel ``actlab.torch`` runs: "native", or the formula's working precision."""
+    if _torch_module(act, exact).path == "native":
+        return "native"
+    return "float64" if exact or dtype == "float64" else "float32"
+
+
+def torch_report(
+    names: Iterable[str] | None = None,
+    dtypes: Iterable[str] = ("float32", "float16"),
+    *,
+    exact: bool = False,
+    dense: bool = False,
+) -> Iterable[TorchRow]:
+    """Every entry (default parameters) through ``actlab.torch``, op by op and fused, per dtype."""
+    for name in names or registry.names():
+        act = get(name)
+        for dt in dtypes:
+            dname = _dtype_name(dt)
+            kernel = torch_kernel(act, dname, exact)
+            fusable = kernel != "native" and dname != "float64"
+            runs: dict[bool, tuple[Worst, ...]] = {}
+            agree = True
+            for fused in (False, True) if fusable else (False,):
+                if isinstance(act.spec, Elementwise):
+                    measured = [
+                        measure_torch(act, dname, w, exact=exact, fused=fused, dense=dense) for w in ("f", "f'")
+                    ]
+                else:
+                    measured = [measure_torch_vector(act, dname, exact=exact, fused=fused)]
+                runs[fused] = tuple(w for w, _ in measured)
+                agree = agree and all(ok for _, ok in measured)
+            yield TorchRow(name, dname, kernel, runs[False], runs.get(True), agree)

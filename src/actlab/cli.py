@@ -290,6 +290,16 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     from . import accuracy
 
     names = [registry.spec(n).name for n in args.names] or None
+    if args.backend == "torch":
+        if args.fast:
+            raise UsageError(
+                "--fast is the NumPy backend's fast mode; --backend torch without --exact measures its default kernels"
+            )
+        return _accuracy_torch(args, names)
+    if args.exact:
+        raise UsageError("--exact is for --backend torch (the NumPy backend is always exact)")
+    if "bfloat16" in args.dtype:
+        raise UsageError("NumPy has no bfloat16; measure it with --backend torch")
     rows, records, failed = [], [], 0
     for w in accuracy.report(names, args.dtype, dense=args.dense, fast=args.fast):
         records.append(
@@ -333,6 +343,79 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
             "float16/32 when ulp <= 1."
             + (" --fast: measured only (the fast mode trades these bounds for speed)." if args.fast else "")
         )
+    return 1 if failed else 0
+
+
+def _accuracy_torch(args: argparse.Namespace, names: list[str] | None) -> int:
+    from . import accuracy
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UsageError("--backend torch needs PyTorch: pip install 'actlab[torch]'") from None
+
+    def error(w: accuracy.Worst) -> float:  # the figure held against the bound
+        return w.scaled if w.dtype == "float64" else w.ulp
+
+    def cell(ws: tuple[accuracy.Worst, ...] | None, i: int) -> str:
+        return "-" if ws is None or i >= len(ws) else f"{error(ws[i]):.3g}"
+
+    rows, records, failed = [], [], 0
+    for r in accuracy.torch_report(names, args.dtype, exact=args.exact, dense=args.dense):
+        worst = max(r.measurements, key=error)
+        enforced = args.exact or r.kernel == "float64"  # the default float32 kernels are measured only
+        failed += enforced and not r.passed
+        for fused, ws in ((False, r.unfused), (True, r.fused)):
+            for w in ws or ():
+                records.append(
+                    {
+                        "name": r.name,
+                        "dtype": r.dtype,
+                        "kernel": r.kernel,
+                        "fused": fused,
+                        "what": w.what,
+                        "max_ulp": w.ulp,
+                        "max_ulp_at": w.ulp_x,
+                        "max_ulp_per_condition": w.scaled,
+                        "max_ulp_per_condition_at": w.scaled_x,
+                        "bound": w.bound,
+                        "points": w.points,
+                        "passed": w.passed,
+                        "copies_agree": r.copies_agree,
+                    }
+                )
+        if not args.json:
+            status = ("ok" if r.passed else "FAIL") if enforced else "-"
+            rows.append(
+                (
+                    r.name,
+                    r.dtype,
+                    r.kernel,
+                    cell(r.unfused, 0),
+                    cell(r.unfused, 1),
+                    cell(r.fused, 0),
+                    cell(r.fused, 1),
+                    f"{worst.ulp_x if r.dtype != 'float64' else worst.scaled_x:.6g}",
+                    f"{worst.bound:g}",
+                    status + ("" if r.copies_agree else " (copies differ)"),
+                )
+            )
+            print(f"\r{r.name} {r.dtype}".ljust(40), end="", file=sys.stderr, flush=True)
+    if not args.json:
+        print("\r".ljust(41) + "\r", end="", file=sys.stderr)
+    if args.json:
+        _emit_json(records)
+        return 1 if failed else 0
+    header = ("name", "dtype", "kernel", "f", "f'", "fused f", "fused f'", "worst at x", "bound", "")
+    print(_table(rows, header))
+    print(
+        "\nactlab.torch" + (" with exact=True" if args.exact else "") + " against mpmath at 50 digits, in ulp "
+        "(float64: ulp/max(1,κ)); f' through autograd's backward. kernel: native (PyTorch's own), or the "
+        "working precision of the catalog formula. fused: the grid repeated past the fusion threshold "
+        "(the compiled kernel; '-' where nothing is fused); '(copies differ)' if its copies did not all "
+        "give the same bits (the worse is shown). Bounds are enforced for float64 kernels "
+        "(exact=True, float64 input); the float32 kernels and native ones are measured only."
+    )
     return 1 if failed else 0
 
 
@@ -591,12 +674,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "accuracy",
         help="measure f and f' against mpmath at 50 digits (slow: minutes for the whole catalog)",
-        description="Measure the NumPy reference against an mpmath oracle; exits 1 if a bound is broken.",
+        description=(
+            "Measure the NumPy reference (or, with --backend torch, actlab.torch) against an mpmath oracle; "
+            "exits 1 if a bound is broken."
+        ),
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="activations (default: all)")
-    p.add_argument("--dtype", nargs="+", choices=DTYPES, default=["float32", "float64"], help="dtypes to measure")
+    p.add_argument(
+        "--dtype",
+        nargs="+",
+        choices=(*DTYPES, "bfloat16"),
+        default=["float32", "float64"],
+        help="dtypes to measure (bfloat16: --backend torch only)",
+    )
     p.add_argument("--dense", action="store_true", help="add 8001 points on [-40, 40] (much slower)")
     p.add_argument("--fast", action="store_true", help="measure the fast mode (float16/32 computed in their own type)")
+    p.add_argument(
+        "--backend",
+        choices=("numpy", "torch"),
+        default="numpy",
+        help="numpy (the reference) or torch: actlab.torch op by op and fused (default numpy)",
+    )
+    p.add_argument(
+        "--exact",
+        action="store_true",
+        help="with --backend torch: exact=True (default: native kernels where they exist)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_cmd_accuracy)
 

@@ -8,7 +8,16 @@ parameter tensors: every intermediate is recomputed.  Registered with
 ``torch.compile(fullgraph=True)`` and ``torch.export``.
 
 Static parameters travel as a JSON string; learnable ones as tensors (already shaped to
-broadcast against the input), named by ``learned`` (comma-separated).
+broadcast against the input), named by ``learned`` (comma-separated).  Every argument is
+required: the dispatcher drops an argument equal to its default, and the backward's result
+must match the arguments as dispatched.
+
+``wide`` picks the working precision of float16/bfloat16/float32 inputs: True (``exact=True``)
+evaluates the formula in float64 and rounds once at the end, which keeps the NumPy reference's
+bounds (1 ulp for f and f'); False evaluates it in float32, about twice as fast (geomean over the
+generic entries, ``benchmarks/torch_exact_cost.py``) and within a few ulp for most entries, more
+where a formula cancels or an intermediate underflows in float32 (``actlab accuracy --backend
+torch`` measures both; the README gives the figures).  float64 inputs always run op by op in float64.
 """
 
 from __future__ import annotations
@@ -25,12 +34,36 @@ from ..catalog import registry
 from ..catalog.spec import Elementwise, Gated, Params, Spec
 from ..namespaces import torch_ns
 
-_HALF = (torch.float16, torch.bfloat16)
+_SQRT1_2 = 0.7071067811865476
+
+
+def _ndtr(x: torch.Tensor) -> torch.Tensor:
+    """Φ(x) = erfc(-x/√2) / 2: accurate relative to Φ in both tails.
+
+    ``torch.special.ndtr`` computes (1 + erf(x/√2)) / 2, which cancels to 0 once Φ(x) is
+    below half an ulp of 1 (x <= -8.37 in float64, -5.42 in float32): GELU(-8.6) came back 0.
+    """
+    return 0.5 * torch.erfc(x * -_SQRT1_2)
 
 
 @functools.cache
-def namespace(dtype: torch.dtype) -> Any:
-    return torch_ns(dtype)
+def namespace(dtype: torch.dtype, narrow: bool = False) -> Any:
+    """The formula namespace computing in ``dtype``, with a Φ accurate in its left tail;
+    ``narrow``: for a float16/bfloat16/float32 input, whose kernels are also compiled (fused)
+    and so use the expm1 that compiles as written."""
+    ns = types.SimpleNamespace(**{**vars(torch_ns(dtype)), "ndtr": _ndtr})
+    if narrow:
+        ns.expm1 = _expm1
+    if not narrow:
+        # float64 input: torch.sigmoid is within 2 ulp, the catalog's own σ (one e^{-|x|}, one division)
+        # keeps the NumPy reference's bounds (quick_gelu' measured 7.56 ulp/κ with torch's, bound 7).
+        # Rounded to float32 or narrower, torch's is as good (measured) and compiles to a shorter kernel.
+        del ns.sigmoid
+    return ns
+
+
+def _namespace_for(x: torch.Tensor, dtype: torch.dtype) -> Any:
+    return namespace(dtype, x.dtype != torch.float64)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -39,10 +72,29 @@ def _static(name: str, params: str) -> tuple[Spec, Params]:
     return spec, spec.bind(json.loads(params))
 
 
-def compute_dtype(x: torch.Tensor) -> torch.dtype:
+def compute_dtype(x: torch.Tensor, wide: bool = False) -> torch.dtype:
+    """The working precision: float64 for float64 input and, when ``wide``, for every narrower
+    type (one rounding at the end); float32 for float16/bfloat16/float32 otherwise."""
     if not x.is_floating_point():
         raise TypeError(f"actlab activations take floating-point tensors, not {x.dtype}")
-    return torch.float32 if x.dtype in _HALF else x.dtype
+    if wide or x.dtype == torch.float64:
+        return torch.float64
+    return torch.float32
+
+
+def _expm1(x: torch.Tensor) -> torch.Tensor:
+    """e^x - 1 from u = e^x as (u - 1) x / log u (Kahan): the rounding error of u cancels
+    between u - 1 and log u, leaving a few ulp of the working precision for every x.
+
+    Inductor compiles ``torch.expm1`` on the CPU as ``exp(x) - 1``, which is 0 for |x| below
+    half an ulp of 1 and wrong in every digit near it (ELU's f(-1e-8) was 0 in a fused
+    float32 kernel): this form compiles as written, so fused and op-by-op kernels agree.
+    """
+    u = torch.exp(x)
+    um1 = u - 1.0
+    # u == 1: e^x - 1 rounds to x; u - 1 == -1: to -1 (x -> -inf); u == inf: to inf (x -> inf)
+    scaled = torch.where((u == 1.0) | (um1 == -1.0) | (u == torch.inf), 1.0, x / torch.log(u))
+    return torch.where(u == 1.0, x, um1 * scaled)
 
 
 class _Params:
@@ -111,7 +163,7 @@ def _compiled(what: str, name: str, params: str, learned: str, dtype: torch.dtyp
     spec, p = _static(name, params)
     if isinstance(spec, Gated):
         spec._gate()  # resolve the gate before tracing
-    ns = namespace(dtype)
+    ns = namespace(dtype, True)  # only float16/bfloat16/float32 inputs are fused
     base = dict(vars(p))
     keys = learned.split(",") if learned else []
 
@@ -154,87 +206,131 @@ def _compiled(what: str, name: str, params: str, learned: str, dtype: torch.dtyp
     return torch.compile(unique, dynamic=None, fullgraph=True)
 
 
-def forward(x: torch.Tensor, weights: Sequence[torch.Tensor], name: str, params: str, learned: str) -> torch.Tensor:
+def forward(
+    x: torch.Tensor, weights: Sequence[torch.Tensor], name: str, params: str, learned: str, wide: bool = False
+) -> torch.Tensor:
     spec, p = _static(name, params)
     spec.check_shape(tuple(x.shape), p)
-    dtype = compute_dtype(x)
+    dtype = compute_dtype(x, wide)
     if _fuse(x):
         return _compiled("forward", name, params, learned, dtype)(x.detach(), *(w.detach() for w in weights))
-    return _forward_kernel(spec, _with_weights(p, weights, learned, dtype), x, dtype, namespace(dtype))
+    return _forward_kernel(spec, _with_weights(p, weights, learned, dtype), x, dtype, _namespace_for(x, dtype))
 
 
 def vector_jacobian(
-    x: torch.Tensor, weights: Sequence[torch.Tensor], g: torch.Tensor, name: str, params: str, learned: str
+    x: torch.Tensor,
+    weights: Sequence[torch.Tensor],
+    g: torch.Tensor,
+    name: str,
+    params: str,
+    learned: str,
+    wide: bool = False,
 ) -> torch.Tensor:
-    dtype = compute_dtype(x)
+    dtype = compute_dtype(x, wide)
     if _fuse(x):
         return _compiled("vjp", name, params, learned, dtype)(x.detach(), g.detach(), *(w.detach() for w in weights))
     spec, p = _static(name, params)
-    return _vjp_kernel(spec, _with_weights(p, weights, learned, dtype), x, g, dtype, namespace(dtype))
+    return _vjp_kernel(spec, _with_weights(p, weights, learned, dtype), x, g, dtype, _namespace_for(x, dtype))
 
 
 @torch.library.custom_op("actlab::apply", mutates_args=())
-def apply_op(x: torch.Tensor, weights: list[torch.Tensor], name: str, params: str, learned: str) -> torch.Tensor:
+def apply_op(
+    x: torch.Tensor, weights: list[torch.Tensor], name: str, params: str, learned: str, wide: bool
+) -> torch.Tensor:
     with torch.no_grad():
-        return forward(x, weights, name, params, learned).contiguous()
+        return forward(x, weights, name, params, learned, wide).contiguous()
 
 
 @apply_op.register_fake
-def _(x: torch.Tensor, weights: list[torch.Tensor], name: str, params: str, learned: str) -> torch.Tensor:
+def _(x: torch.Tensor, weights: list[torch.Tensor], name: str, params: str, learned: str, wide: bool) -> torch.Tensor:
     spec, p = _static(name, params)
     return x.new_empty(spec.out_shape(tuple(x.shape), p))
 
 
 @torch.library.custom_op("actlab::vjp", mutates_args=())
 def vjp_op(
-    x: torch.Tensor, weights: list[torch.Tensor], g: torch.Tensor, name: str, params: str, learned: str
+    x: torch.Tensor,
+    weights: list[torch.Tensor],
+    g: torch.Tensor,
+    name: str,
+    params: str,
+    learned: str,
+    wide: bool,
 ) -> torch.Tensor:
     with torch.no_grad():
-        return vector_jacobian(x, weights, g, name, params, learned).contiguous()
+        return vector_jacobian(x, weights, g, name, params, learned, wide).contiguous()
 
 
 @vjp_op.register_fake
-def _(x: torch.Tensor, weights: list[torch.Tensor], g: torch.Tensor, name: str, params: str, learned: str):
+def _(
+    x: torch.Tensor,
+    weights: list[torch.Tensor],
+    g: torch.Tensor,
+    name: str,
+    params: str,
+    learned: str,
+    wide: bool,
+):
     return torch.empty_like(x)
 
 
 @torch.library.custom_op("actlab::param_grads", mutates_args=())
 def param_grads_op(
-    x: torch.Tensor, weights: list[torch.Tensor], g: torch.Tensor, name: str, params: str, learned: str
+    x: torch.Tensor,
+    weights: list[torch.Tensor],
+    g: torch.Tensor,
+    name: str,
+    params: str,
+    learned: str,
+    wide: bool,
 ) -> list[torch.Tensor]:
     """d sum(g * f(x; w)) / d w for the learnable parameters, from the catalog's ∂f/∂θ,
-    summed over the dimensions each parameter is broadcast along."""
+    summed over the dimensions each parameter is broadcast along (in the working precision)."""
     with torch.no_grad():
-        dtype = compute_dtype(x)
+        dtype = compute_dtype(x, wide)
         if _fuse(x):
             fused = _compiled("param", name, params, learned, dtype)
             return list(fused(x.detach(), g.detach(), *(w.detach() for w in weights)))
         spec, p = _static(name, params)
         keys = learned.split(",")
         q = _with_weights(p, weights, learned, dtype)
-        return list(_param_grads_kernel(spec, q, keys, x, g, weights, dtype, namespace(dtype)))
+        return list(_param_grads_kernel(spec, q, keys, x, g, weights, dtype, _namespace_for(x, dtype)))
 
 
 @torch.library.custom_op("actlab::backward", mutates_args=())
 def backward_op(
-    x: torch.Tensor, weights: list[torch.Tensor], g: torch.Tensor, name: str, params: str, learned: str
+    x: torch.Tensor,
+    weights: list[torch.Tensor],
+    g: torch.Tensor,
+    name: str,
+    params: str,
+    learned: str,
+    wide: bool,
 ) -> list[torch.Tensor]:
     """[d sum(g f) / dx, d sum(g f) / dw...] together: one read of x and g where a learnable
     activation needs both (first-order backward only; higher orders go through ``vjp``)."""
     with torch.no_grad():
-        dtype = compute_dtype(x)
+        dtype = compute_dtype(x, wide)
         if _fuse(x):
             fused = _compiled("backward", name, params, learned, dtype)
             gx, *gw = fused(x.detach(), g.detach(), *(w.detach() for w in weights))
             return [gx.contiguous(), *gw]
         return [
-            vector_jacobian(x, weights, g, name, params, learned).contiguous(),
-            *param_grads_op(x, weights, g, name, params, learned),
+            vector_jacobian(x, weights, g, name, params, learned, wide).contiguous(),
+            *param_grads_op(x, weights, g, name, params, learned, wide),
         ]
 
 
 @backward_op.register_fake
-def _(x: torch.Tensor, weights: list[torch.Tensor], g: torch.Tensor, name: str, params: str, learned: str):
+def _(
+    x: torch.Tensor,
+    weights: list[torch.Tensor],
+    g: torch.Tensor,
+    name: str,
+    params: str,
+    learned: str,
+    wide: bool,
+):
     return [torch.empty_like(x), *(torch.empty_like(w) for w in weights)]
 
 
@@ -265,46 +361,53 @@ def _sum_to(t: torch.Tensor, shape: torch.Size) -> torch.Tensor:
 
 
 @param_grads_op.register_fake
-def _(x: torch.Tensor, weights: list[torch.Tensor], g: torch.Tensor, name: str, params: str, learned: str):
+def _(
+    x: torch.Tensor,
+    weights: list[torch.Tensor],
+    g: torch.Tensor,
+    name: str,
+    params: str,
+    learned: str,
+    wide: bool,
+):
     return [torch.empty_like(w) for w in weights]
 
 
 def _apply_setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
-    x, weights, name, params, learned = inputs
+    x, weights, name, params, learned, wide = inputs
     ctx.save_for_backward(x, *weights)  # the input only (and the parameters): nothing intermediate
-    ctx.static = (name, params, learned)
+    ctx.static = (name, params, learned, wide)
 
 
 def _apply_backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
     x, *weights = ctx.saved_tensors
-    name, params, learned = ctx.static
+    static = ctx.static
     if weights and ctx.needs_input_grad[0] and ctx.needs_input_grad[1] and not torch.is_grad_enabled():
-        gx, *gw = backward_op(x, weights, grad, name, params, learned)
-        return gx, gw, None, None, None
-    gx = vjp_op(x, weights, grad, name, params, learned) if ctx.needs_input_grad[0] else None
+        gx, *gw = backward_op(x, weights, grad, *static)
+        return gx, gw, None, None, None, None
+    gx = vjp_op(x, weights, grad, *static) if ctx.needs_input_grad[0] else None
     gw: list[Any] = [None] * len(weights)
     if weights and ctx.needs_input_grad[1]:
-        gw = param_grads_op(x, weights, grad, name, params, learned)
-    return gx, gw, None, None, None
+        gw = param_grads_op(x, weights, grad, *static)
+    return gx, gw, None, None, None, None
 
 
 def _vjp_setup(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
-    x, weights, g, name, params, learned = inputs
+    x, weights, g, name, params, learned, wide = inputs
     ctx.save_for_backward(x, g, *weights)
-    ctx.static = (name, params, learned)
+    ctx.static = (name, params, learned, wide)
 
 
 def _vjp_backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
     """Second order (gradgradcheck, Hessian-vector products): autograd through the vjp formula."""
     x, g, *weights = ctx.saved_tensors
-    name, params, learned = ctx.static
     with torch.enable_grad():
         xd, gd = x.detach().requires_grad_(), g.detach().requires_grad_()
-        v = vector_jacobian(xd, weights, gd, name, params, learned)
+        v = vector_jacobian(xd, weights, gd, *ctx.static)
         gx, gg = torch.autograd.grad(v, (xd, gd), grad, allow_unused=True)
     gx = torch.zeros_like(x) if gx is None else gx
     gg = torch.zeros_like(g) if gg is None else gg
-    return gx, [None] * len(weights), gg, None, None, None
+    return gx, [None] * len(weights), gg, None, None, None, None
 
 
 apply_op.register_autograd(_apply_backward, setup_context=_apply_setup)

@@ -34,7 +34,9 @@ class Activation(nn.Module):
     num_parameters : with ``learnable``, 1 shares each parameter over the input; C gives one
         per channel, channels being dim 1 of the input (as ``torch.nn.PReLU``).
     exact : use the catalog's formulas even where PyTorch has a native kernel (exact at
-        ±inf and in the far tails; see :mod:`actlab.torch.native`).
+        ±inf and in the far tails; see :mod:`actlab.torch.native`), evaluated in float64 for
+        float16/bfloat16/float32 input and rounded once: f, f' and the parameters' gradients
+        within the NumPy reference's bounds (1 ulp for f and f').
     **params : the activation's parameters (the initial values of learnable ones).
 
     Learnable parameters are ``nn.Parameter``s that keep their domain: a parameter
@@ -160,9 +162,9 @@ class Activation(nn.Module):
             p = SimpleNamespace(**{**vars(self._bound), "weight": self.weight}) if self.learned else self._bound
             return self._native.fn(x, p)  # prelu's learnable weight goes to F.prelu as it is
         if not self.learned:
-            return _ops.apply_op(x, [], self.spec.name, self._encoded, "")
+            return _ops.apply_op(x, [], self.spec.name, self._encoded, "", self.exact)
         weights = [self._shaped(v, x) for v in self.values().values()]
-        return _ops.apply_op(x, weights, self.spec.name, self._encoded, ",".join(self.learned))
+        return _ops.apply_op(x, weights, self.spec.name, self._encoded, ",".join(self.learned), self.exact)
 
     def extra_repr(self) -> str:
         parts = [f"name={self.spec.name!r}"] + [f"{k}={v!r}" for k, v in {**self._static, **self._init}.items()]
