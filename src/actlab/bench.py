@@ -78,7 +78,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -86,12 +86,21 @@ from .catalog import registry
 from .catalog.spec import Elementwise, Gated
 from .errors import ActlabError
 
-SCHEMA = "actlab.bench/1"
+SCHEMA = "actlab.bench/2"
+OLD_SCHEMAS = ("actlab.bench/1",)
+"""Schemas of earlier versions: their files hold no per-round times, so they are measured again."""
 DEFAULT_PATH = "actlab-bench.json"
-QUICK: dict[str, int] = dict(size=2**20, repeats=3)
-"""The settings of ``actlab bench --quick`` (a few seconds per activation)."""
+QUICK: dict[str, Any] = dict(size=2**20, repeats=15, impls="own", passes=("forward", "forward_backward"))
+"""The settings of ``actlab bench --quick``, of ``actlab table`` and of the report when no benchmark file
+exists: actlab's own implementations, forward and forward + backward, each paired with ReLU in 15 rounds,
+on 2**20 elements (4 MiB in float32, a tensor of a small network's layer: large enough that the per-call
+overhead of PyTorch, tens of microseconds, is a few percent of ReLU's time, small enough for the whole
+catalog to take seconds)."""
 DEFAULT_SIZE = 16 * 2**20
 DEFAULT_REPEATS = 7
+IMPLS = ("all", "own")
+CONFIDENCE = 0.95
+"""Confidence level of the interval given with every ratio."""
 ROW = 1024
 """Length of the last axis of the input: the gated kinds and maxout split it."""
 BACKENDS = ("numpy", "torch")
@@ -109,11 +118,89 @@ CROSS = (
 actlab's NumPy backend is set against PyTorch's kernels and its fast mode against the textbook forms."""
 BUSY_DROP = 0.25
 BANDWIDTH_MIN_S = 0.2
-BUSY_SPREAD = 1.5
+BUSY_SPREAD = 1.25
+"""Median over measurements of the upper over the lower quartile of the rounds above which the run is busy."""
 
 
 class BenchError(ActlabError, ValueError):
     """A benchmark that cannot be run or a results file that cannot be read."""
+
+
+# --- statistics of paired rounds --------------------------------------------------------------
+
+
+class Ratio(float):
+    """A measured time ratio: the median over rounds of the per-round ratio, with the ``confidence``
+    interval of that median (``lo``, ``hi``; ``None`` when too few rounds give one, or for the reference
+    itself) and the number of rounds.  It is a float, so it compares and formats as its median."""
+
+    lo: float | None
+    hi: float | None
+    rounds: int
+
+    def __new__(cls, value: float, lo: float | None = None, hi: float | None = None, rounds: int = 0) -> Ratio:
+        self = super().__new__(cls, value)
+        self.lo, self.hi, self.rounds = lo, hi, rounds
+        return self
+
+    @property
+    def includes_one(self) -> bool:
+        """Whether the interval holds 1: the two times are not told apart by this measurement."""
+        return self.lo is not None and self.hi is not None and self.lo <= 1.0 <= self.hi
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ratio": float(self), "lo": self.lo, "hi": self.hi, "rounds": self.rounds}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Ratio:
+        return cls(float(d["ratio"]), d.get("lo"), d.get("hi"), int(d.get("rounds", 0)))
+
+    def text(self, digits: int = 2, spread: str | None = None, unit: str = "×") -> str:
+        """``"1.52×"``, or ``"≈ 1"`` when the interval holds 1.  ``spread="interval"`` adds the interval,
+        ``"1.52× (1.48–1.57)"``; ``spread="percent"`` its larger distance from the median, ``"1.52× ±3%"``."""
+        main = "≈ 1" if self.includes_one else f"{float(self):.{digits}f}{unit}"
+        if spread and self.lo is not None and self.hi is not None:
+            if spread == "interval":
+                main += f" ({self.lo:.{digits}f}–{self.hi:.{digits}f})"
+            else:
+                v = float(self)
+                main += f" ±{100 * max(self.hi / v - 1, 1 - self.lo / v):.0f}%"
+        return main
+
+
+def paired_ratio(num: Sequence[float], den: Sequence[float], confidence: float = CONFIDENCE) -> Ratio:
+    """The ratio of two implementations' times measured in the same rounds: the median of the per-round
+    ratios ``num[i] / den[i]``, with the distribution-free confidence interval of that median from order
+    statistics (:func:`scipy.stats.quantile_test`; it needs at least 6 rounds at 95 %).
+
+    Pairing cancels what a round shares (a slow spell of the machine slows both), and the median ignores
+    the rounds where one call alone was interrupted.
+
+    >>> slow = [2.0, 2.2, 1.8, 2.1, 4.0, 2.0, 1.9, 2.05, 1.95, 2.0]  # the fifth call was interrupted
+    >>> fast = [1.0, 1.1, 0.9, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    >>> paired_ratio(slow, fast).text(spread="interval")
+    '2.00× (1.95–2.10)'
+    >>> paired_ratio(fast, [1.02, 1.0, 0.95, 1.03, 1.0, 0.98, 0.97, 1.01, 1.04, 0.99]).text(spread="interval")
+    '≈ 1 (0.96–1.03)'
+    """
+    if len(num) != len(den) or not num:
+        raise BenchError(f"paired times must be two non-empty lists of one length; got {len(num)} and {len(den)}")
+    logs = np.log(np.asarray(num, dtype=float)) - np.log(np.asarray(den, dtype=float))
+    value = float(np.exp(np.median(logs)))
+    lo = hi = None
+    if len(logs) > 1:
+        from scipy import stats
+
+        ci = stats.quantile_test(logs, q=0.0, p=0.5).confidence_interval(confidence)
+        if math.isfinite(ci.low) and math.isfinite(ci.high):
+            lo, hi = float(np.exp(ci.low)), float(np.exp(ci.high))
+    return Ratio(value, lo, hi, len(logs))
+
+
+def _schedule(k: int, rounds: int, rng: np.random.Generator) -> list[list[int]]:
+    """The order of ``k`` implementations in each of ``rounds`` rounds: every round runs each once, in a
+    fresh random order, so that no implementation always follows the same one (and inherits its caches)."""
+    return [[int(i) for i in rng.permutation(k)] for _ in range(rounds)]
 
 
 # --- the cases measured ----------------------------------------------------------------------
@@ -501,6 +588,15 @@ def _check(names: Sequence[str] | None, backends: Sequence[str], dtype: str, siz
     return list(dict.fromkeys(canonical)), list(dict.fromkeys(backends))
 
 
+def _check_passes(passes: Sequence[str]) -> list[str]:
+    if isinstance(passes, str):
+        passes = (passes,)
+    bad = [p for p in passes if p not in PASSES]
+    if bad or not passes:
+        raise BenchError(f"unknown pass {bad[0]!r}; use {', '.join(PASSES)}" if bad else "no pass to measure")
+    return [p for p in PASSES if p in passes]
+
+
 def run(
     names: Sequence[str] | None = None,
     backends: Sequence[str] = BACKENDS,
@@ -509,13 +605,21 @@ def run(
     threads: int = 1,
     repeats: int = DEFAULT_REPEATS,
     progress: Callable[[int, int, str], None] | None = None,
+    impls: str = "all",
+    passes: Sequence[str] = PASSES,
 ) -> dict[str, Any]:
     """Measure the activations ``names`` (default: the whole catalog); returns the results as a dict.
 
-    ``progress(i, total, label)`` is called as the measurement advances.  The PyTorch
-    backend is skipped, with a note, when PyTorch is not installed.
+    ``repeats`` is the number of rounds: in each round every implementation and pass of one activation —
+    and ReLU's own implementation, the reference of the ``vs_relu`` ratios — runs once, in a random order.
+    ``impls="own"`` measures actlab's own implementations only (no peers); ``passes`` chooses the passes.
+    ``progress(i, total, label)`` is called as the measurement advances.  The PyTorch backend is
+    skipped, with a note, when PyTorch is not installed.
     """
     names, backends = _check(names, backends, dtype, size, threads, repeats)
+    passes = _check_passes(passes)
+    if impls not in IMPLS:
+        raise BenchError(f"impls must be one of {', '.join(IMPLS)}; got {impls!r}")
     notes: list[str] = []
     if "torch" in backends and not _importable("torch"):
         backends.remove("torch")
@@ -539,9 +643,22 @@ def run(
     x = x.reshape(size // ROW, ROW)
     copy_dst = np.empty_like(x)
     copy_bytes = 2 * x.nbytes
-    bw_repeats = max(5, repeats)
+    bw_repeats = max(5, min(repeats, 15))
     _copy_bandwidth(x, copy_dst, 1)
     start = statistics.median(_copy_bandwidth(x, copy_dst, bw_repeats))
+    order_rng = np.random.default_rng(1)
+
+    def cases_for(name: str, g: np.ndarray, own_only: bool) -> list[Case]:
+        cases: list[Case] = []
+        if "numpy" in backends:
+            cases += _numpy_cases(name, x, g, threads)
+        if "torch" in backends:
+            cases += _torch_cases(name, x, g)
+        return [c for c in cases if c.pass_ in passes and (not own_only or c.impl == OWN_IMPL[c.backend])]
+
+    # ReLU's own implementations: timed again in every activation's rounds, the reference of its ratios
+    relu_g = rng.standard_normal(x.shape, dtype=np.dtype(dtype).type)
+    references = {(c.backend, c.pass_): c for c in cases_for("relu", relu_g, True)}
 
     rows: list[dict[str, Any]] = []
     spreads: list[float] = []
@@ -553,15 +670,12 @@ def run(
             act_p = spec.defaults()
             out_shape = spec.out_shape(x.shape, act_p)
             g = rng.standard_normal(out_shape, dtype=np.dtype(dtype).type)
-            cases: list[Case] = []
-            if "numpy" in backends:
-                cases += _numpy_cases(name, x, g, threads)
-            if "torch" in backends:
-                cases += _torch_cases(name, x, g)
+            cases = cases_for(name, g, impls == "own")
+            refs = [] if name == "relu" else list(references.values())
             if progress is not None:
                 progress(step, total, f"{name} warm-up")
             live = []
-            for c in cases:  # warm-up; a peer that fails on this input is left out
+            for c in cases + refs:  # warm-up; a peer that fails on this input is left out
                 try:
                     c.fn()
                     live.append(c)
@@ -569,35 +683,43 @@ def run(
                     notes.append(f"{name} {c.backend}/{c.impl}/{c.pass_} skipped: {type(exc).__name__}: {exc}")
             step += 1
             times: list[list[float]] = [[] for _ in live]
-            for r in range(repeats):
+            for order in _schedule(len(live), repeats, order_rng):
                 if progress is not None:
                     progress(step, total, name)
-                k = len(live)
-                for j in range(k):
-                    i = (j + r) % k
+                for i in order:
                     t = time.perf_counter()
                     live[i].fn()
                     times[i].append(time.perf_counter() - t)
                 step += 1
+            ref_ids = {id(c) for c in refs}
+            ref_times = {(c.backend, c.pass_): ts for c, ts in zip(live, times) if id(c) in ref_ids}
             for c, ts in zip(live, times):
-                med, lo, hi = statistics.median(ts), min(ts), max(ts)
-                med = max(med, 1e-9)
+                if id(c) in ref_ids:
+                    continue
+                ts = [max(float(f"{t:.6g}"), 1e-9) for t in ts]  # 6 digits: far finer than the noise
+                med = statistics.median(ts)
                 gbs = c.bytes / med / 1e9
-                rows.append(
-                    {
-                        "name": name,
-                        "backend": c.backend,
-                        "impl": c.impl,
-                        "pass": c.pass_,
-                        "median_s": med,
-                        "min_s": max(lo, 1e-9),
-                        "max_s": max(hi, 1e-9),
-                        "elements_per_s": x.size / med,
-                        "gbs": gbs,
-                        "fraction_of_bandwidth": gbs / (copy_bytes / start / 1e9),
-                    }
-                )
-                spreads.append(hi / max(lo, 1e-12))
+                row: dict[str, Any] = {
+                    "name": name,
+                    "backend": c.backend,
+                    "impl": c.impl,
+                    "pass": c.pass_,
+                    "median_s": med,
+                    "min_s": min(ts),
+                    "max_s": max(ts),
+                    "elements_per_s": x.size / med,
+                    "gbs": gbs,
+                    "fraction_of_bandwidth": gbs / (copy_bytes / start / 1e9),
+                    "times_s": ts,
+                }
+                ref = ref_times.get((c.backend, c.pass_))
+                if c.impl == OWN_IMPL[c.backend] and ref is not None:
+                    row["relu_s"] = [max(float(f"{t:.6g}"), 1e-9) for t in ref]
+                    row["vs_relu"] = paired_ratio(ts, row["relu_s"]).as_dict()
+                rows.append(row)
+                if len(ts) >= 4:
+                    q1, _, q3 = statistics.quantiles(ts, n=4)
+                    spreads.append(q3 / q1)
             del cases, live
     finally:
         if torch_threads is not None:
@@ -612,8 +734,8 @@ def run(
     if min(gbs_start, gbs_end) < (1 - BUSY_DROP) * max(gbs_start, gbs_end):
         change = "fell" if gbs_end < gbs_start else "rose"
         reasons.append(f"copy bandwidth {change} from {gbs_start:.1f} to {gbs_end:.1f} GB/s during the run")
-    if repeats > 1 and spreads and statistics.median(spreads) > BUSY_SPREAD:
-        reasons.append(f"repeats spread by a median factor {statistics.median(spreads):.2f} (max/min)")
+    if spreads and statistics.median(spreads) > BUSY_SPREAD:
+        reasons.append(f"rounds spread by a median factor {statistics.median(spreads):.2f} (upper/lower quartile)")
 
     result = {
         "schema": SCHEMA,
@@ -632,6 +754,9 @@ def run(
             "repeats": repeats,
             "backends": backends,
             "names": names,
+            "impls": impls,
+            "passes": list(passes),
+            "confidence": CONFIDENCE,
         },
         "bandwidth": {"gbs": gbs_start, "gbs_end": gbs_end, "median_s": start},
         "busy": bool(reasons),
@@ -673,6 +798,11 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise BenchError(f"no benchmark results at {path}; run `actlab bench --json {path}`") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BenchError(f"cannot read benchmark results {path}: {exc}") from None
+    if isinstance(data, dict) and data.get("schema") in OLD_SCHEMAS:
+        raise BenchError(
+            f"{path} was written by an earlier actlab bench (schema {data['schema']!r}, no per-round times); "
+            f"measure again: `actlab bench --quick --json {path}`"
+        )
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise BenchError(f"{path} is not an actlab benchmark file (schema {found!r}, expected {SCHEMA!r})")
@@ -685,25 +815,45 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
 # --- summaries -------------------------------------------------------------------------------
 
 
-def _medians(result: dict[str, Any], backend: str, pass_: str, impl: str) -> dict[str, float]:
+def _rows(result: dict[str, Any], backend: str, pass_: str, impl: str) -> dict[str, dict[str, Any]]:
     return {
-        r["name"]: r["median_s"]
+        r["name"]: r
         for r in result["rows"]
         if r["backend"] == backend and r["pass"] == pass_ and r["impl"] == impl
     }
 
 
+def ratio_of(a: dict[str, Any], b: dict[str, Any]) -> Ratio:
+    """Row ``a``'s time over row ``b``'s: paired round by round when they were measured in the same rounds
+    (the same activation), else the ratio of their medians, without an interval."""
+    ta, tb = a.get("times_s"), b.get("times_s")
+    if a["name"] == b["name"] and ta and tb and len(ta) == len(tb):
+        return paired_ratio(ta, tb)
+    return Ratio(a["median_s"] / b["median_s"])
+
+
 def speed_vs_relu(
     result: dict[str, Any], backend: str = "numpy", pass_: str = "forward_backward", impl: str | None = None
-) -> dict[str, float]:
-    """Median time of each activation over relu's, for one implementation (actlab's own by default)."""
+) -> dict[str, Ratio]:
+    """Time of each activation over relu's, for one implementation (actlab's own by default): the
+    :class:`Ratio` measured against ReLU in the same rounds where the run paired them (``vs_relu``),
+    else the ratio of the medians.  ReLU's own entry is exactly 1, with no interval."""
     impl = impl or OWN_IMPL.get(backend)
     if impl is None:
         raise BenchError(f"unknown backend {backend!r}")
-    times = _medians(result, backend, pass_, impl)
-    if "relu" not in times:
+    rows = _rows(result, backend, pass_, impl)
+    if "relu" not in rows:
         raise BenchError(f"relu was not measured for {backend}/{impl}/{pass_}: nothing to compare against")
-    return {name: t / times["relu"] for name, t in times.items()}
+    relu = rows["relu"]["median_s"]
+    out: dict[str, Ratio] = {}
+    for name, r in rows.items():
+        if name == "relu":
+            out[name] = Ratio(1.0)
+        elif isinstance(r.get("vs_relu"), dict):
+            out[name] = Ratio.from_dict(r["vs_relu"])
+        else:
+            out[name] = Ratio(r["median_s"] / relu)
+    return out
 
 
 def _geomean(values: Sequence[float]) -> float:
@@ -711,14 +861,16 @@ def _geomean(values: Sequence[float]) -> float:
 
 
 def format_tables(result: dict[str, Any]) -> str:
-    """The human-readable report: per backend and pass, actlab's time, its share of the bandwidth,
-    and actlab's time over each peer's (below 1: actlab is faster); a geomean line per peer."""
+    """The human-readable report: per backend and pass, actlab's time, its share of the bandwidth, its time
+    over ReLU's and over each peer's (below 1: actlab is faster), each the median of the per-round ratios with
+    its confidence interval (``≈ 1`` where the interval holds 1); a geomean line per column."""
     bw = result["bandwidth"]
     cfg = result["config"]
     lines = [
-        f"size {cfg['size']:,} {cfg['dtype']}, {cfg['repeats']} repeats, {cfg['threads']} thread(s); "
+        f"size {cfg['size']:,} {cfg['dtype']}, {cfg['repeats']} rounds, {cfg['threads']} thread(s); "
         f"streaming copy {bw['gbs']:.1f} GB/s (end of run {bw['gbs_end']:.1f})",
-        "ratios are actlab time / peer time: below 1 means actlab is faster",
+        "ratios: actlab time / other time (below 1: actlab is faster), the median of rounds run side by side",
+        f"± the farther end of its {100 * cfg.get('confidence', CONFIDENCE):.0f}% interval; ≈ 1 where it holds 1",
     ]
     if result.get("busy"):
         lines.append(f"warning: the machine was busy ({result['busy_reason']}); timings are noisy")
@@ -727,39 +879,39 @@ def format_tables(result: dict[str, Any]) -> str:
         present = {r["impl"] for r in result["rows"] if r["backend"] == backend}
         peers = [p for p in PEERS[backend] if p in present]
         for pass_ in PASSES:
-            mine = {
-                r["name"]: r
-                for r in result["rows"]
-                if r["backend"] == backend and r["pass"] == pass_ and r["impl"] == own
-            }
+            mine = _rows(result, backend, pass_, own)
             if not mine:
                 continue
-            # (label, numerator times, denominator times) for each ratio column
-            ratio_cols = [(f"/{p}", None, _medians(result, backend, pass_, p)) for p in peers]
+            vs_relu = speed_vs_relu(result, backend, pass_) if "relu" in mine else {}
+            # (label, numerator rows or None for actlab's own, denominator rows) for each peer column
+            ratio_cols = [(f"/{p}", None, _rows(result, backend, pass_, p)) for p in peers]
             if backend == "numpy":
                 for mine_impl, other_backend, other_impl in CROSS:
-                    num = _medians(result, "numpy", pass_, mine_impl)
-                    den = _medians(result, other_backend, pass_, other_impl)
+                    num = _rows(result, "numpy", pass_, mine_impl)
+                    den = _rows(result, other_backend, pass_, other_impl)
                     if num and den:
                         short = mine_impl.replace("actlab_", "").replace("actlab", "")
                         other = "torch" if other_impl == "torch_eager" else other_impl
                         ratio_cols.append((f"{short}/{other}", num, den))
             ratio_cols = [c for c in ratio_cols if c[2]]
-            cols = [c[0] for c in ratio_cols]
+            cols = (["/relu"] if vs_relu else []) + [c[0] for c in ratio_cols]
             header = ["activation", f"{own} ms", "% bw", *cols]
             body = []
             ratios: dict[str, list[float]] = {c: [] for c in cols}
             for name, r in mine.items():
                 cells = [name, f"{r['median_s'] * 1e3:.2f}", f"{100 * r['fraction_of_bandwidth']:.0f}"]
+                if vs_relu:
+                    ratios["/relu"].append(vs_relu[name])
+                    cells.append(vs_relu[name].text(spread="percent", unit=""))
                 for label, num, den in ratio_cols:
-                    t = den.get(name)
-                    mine_t = r["median_s"] if num is None else num.get(name)
-                    if t is None or mine_t is None:
+                    a = r if num is None else num.get(name)
+                    b = den.get(name)
+                    if a is None or b is None:
                         cells.append("-")
                     else:
-                        ratio = mine_t / t
+                        ratio = ratio_of(a, b)
                         ratios[label].append(ratio)
-                        cells.append(f"{ratio:.2f}")
+                        cells.append(ratio.text(spread="percent", unit=""))
                 body.append(cells)
             geo = ["geomean", "", ""] + [
                 f"{_geomean(ratios[p]):.2f} ({len(ratios[p])})" if ratios[p] else "-" for p in cols
@@ -800,11 +952,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=list(DTYPES), default="float32", help="default: float32")
     p.add_argument("--size", type=int, help=f"elements per array, a multiple of {ROW} (default {DEFAULT_SIZE})")
     p.add_argument("--threads", type=int, default=1, help="threads for PyTorch (and actlab, if it takes them)")
-    p.add_argument("--repeats", type=int, help=f"timed repeats per measurement (default {DEFAULT_REPEATS})")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        help=f"rounds: each times every implementation once, in a random order (default {DEFAULT_REPEATS})",
+    )
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE ('-': print JSON instead)")
     p.add_argument(
-        "--quick", action="store_true", help=f"size {QUICK['size']}, {QUICK['repeats']} repeats (unless given)"
+        "--quick",
+        action="store_true",
+        help=f"what actlab table and the report measure: size {QUICK['size']}, {QUICK['repeats']} rounds (unless "
+        "given), actlab's own implementations against ReLU, forward and forward + backward (--peers: all)",
     )
+    p.add_argument("--peers", action="store_true", help="with --quick: measure the peers and every pass too")
     p.set_defaults(run=_command)
     return p
 
@@ -815,6 +975,7 @@ def _command(args: argparse.Namespace) -> int:
     backends = BACKENDS if args.backend == "all" else (args.backend,)
     to_stdout = args.json == "-"
     _check(args.names, backends, args.dtype, size, args.threads, repeats)  # fail before any work
+    own_only = args.quick and not args.peers
     result = run(
         names=args.names or None,
         backends=backends,
@@ -823,6 +984,8 @@ def _command(args: argparse.Namespace) -> int:
         threads=args.threads,
         repeats=repeats,
         progress=None if to_stdout else _progress_bar,
+        impls=QUICK["impls"] if own_only else "all",
+        passes=QUICK["passes"] if own_only else PASSES,
     )
     for note in result.get("notes", []):
         print(f"actlab: note: {note}", file=sys.stderr)
