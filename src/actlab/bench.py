@@ -873,7 +873,8 @@ def format_tables(result: dict[str, Any]) -> str:
         f"± the farther end of its {100 * cfg.get('confidence', CONFIDENCE):.0f}% interval; ≈ 1 where it holds 1",
     ]
     if result.get("busy"):
-        lines.append(f"warning: the machine was busy ({result['busy_reason']}); timings are noisy")
+        lines.append("warning: the machine was busy, timings are noisy:")
+        lines += [f"  {reason}" for reason in str(result["busy_reason"]).split("; ")]
     for backend in cfg["backends"]:
         own = OWN_IMPL[backend]
         present = {r["impl"] for r in result["rows"] if r["backend"] == backend}

@@ -71,8 +71,9 @@ def catalog_table(rows: list[dict[str, Any]], root: str = "") -> Markup:
         body,
         numeric=numeric,
         caption="Range and minimum from the computed extrema ([ ] attained, ( ) approached); gradient behaviour from "
-        "the computed derivative (dead zone and saturation under z ~ N(0, 1)); speed: median forward + backward time "
-        "of actlab's implementation over ReLU's, measured on this machine.",
+        "the computed derivative (dead zone and saturation under z ~ N(0, 1)); speed: forward + backward time of "
+        "actlab's implementation over ReLU's, measured on this machine side by side in rounds (the median of the "
+        "rounds; ≈ 1 where its 95% interval holds 1).",
         class_="catalog",
     )
 
@@ -143,7 +144,7 @@ def speed_section(bench: dict[str, Any] | None, linked: Collection[str], root: s
         row: list[object] = [name_link(n, root, linked)]
         for b in comparison.BACKENDS:
             for p in passes:
-                row.append(comparison.speed_text(ratios[(b, p)].get(n)))
+                row.append(comparison.speed_text(ratios[(b, p)].get(n), spread="interval"))
         f = fraction.get(n)
         row.append("-" if f is None else f"{100 * f:.0f}%")
         rows.append(row)
@@ -155,7 +156,7 @@ def speed_section(bench: dict[str, Any] | None, linked: Collection[str], root: s
         (
             "settings",
             f"{cfg.get('dtype', '?')}, {cfg.get('size', '?')} elements, {cfg.get('threads', '?')} thread(s), "
-            f"median of {cfg.get('repeats', '?')} repeats",
+            f"{cfg.get('repeats', '?')} rounds",
         ),
         ("memory bandwidth (copy)", f"{bw['gbs']:.3g} GB/s" if isinstance(bw.get("gbs"), (int, float)) else "-"),
         ("measured", str(bench.get("created", "-"))),
@@ -177,8 +178,11 @@ def speed_section(bench: dict[str, Any] | None, linked: Collection[str], root: s
             ],
             rows,
             numeric=[1, 2, 3, 4, 5],
-            caption="Median time relative to ReLU's on the same backend and pass (1.00× = as fast as ReLU); the "
-            "last column is the memory traffic of actlab's NumPy forward as a share of the measured copy bandwidth.",
+            caption="Time relative to ReLU's on the same backend and pass: in each round every implementation and "
+            "ReLU run once, in a random order; the ratio is the median of the per-round ratios, in parentheses its "
+            f"{100 * cfg.get('confidence', 0.95):.0f}% confidence interval (order statistics), ≈ 1 where the interval "
+            "holds 1. The last column is the memory traffic of actlab's NumPy forward as a share of the measured copy "
+            "bandwidth.",
         )
     )
     return render(out)
