@@ -10,6 +10,7 @@ import json
 import math
 import os
 import statistics
+from collections.abc import Callable
 
 import pytest
 
@@ -20,7 +21,7 @@ from actlab.errors import ActlabError, UnknownActivationError
 SMALL = 4096
 NAMES = ["relu", "gelu", "softmax", "swiglu"]
 ROW_KEYS = {"name", "backend", "impl", "pass", "median_s", "min_s", "max_s", "elements_per_s", "gbs"}
-ROW_KEYS |= {"fraction_of_bandwidth", "times_s"}
+ROW_KEYS |= {"fraction_of_bandwidth", "times_s", "block"}
 PAIRED_KEYS = {"relu_s", "vs_relu"}
 """Keys of the rows of actlab's own implementations (but ReLU's): ReLU's times in the same rounds, the ratio."""
 ROUNDS = 7
@@ -54,6 +55,9 @@ def test_schema(result: dict) -> None:
         "impls": "all",
         "passes": list(bench.PASSES),
         "confidence": bench.CONFIDENCE,
+        "max_repeats": ROUNDS,
+        "precision": bench.PRECISION,
+        "clock": "thread_time",
     }
     assert set(result["bandwidth"]) == {"gbs", "gbs_end", "median_s"}
     assert isinstance(result["busy"], bool)
@@ -84,7 +88,7 @@ def test_numbers_are_consistent(result: dict) -> None:
         own = r["impl"] == bench.OWN_IMPL[r["backend"]] and r["name"] != "relu"
         assert set(r) == (ROW_KEYS | PAIRED_KEYS if own else ROW_KEYS)
         assert r["pass"] in bench.PASSES and r["backend"] in bench.BACKENDS
-        for key in ROW_KEYS - {"name", "backend", "impl", "pass", "times_s"}:
+        for key in ROW_KEYS - {"name", "backend", "impl", "pass", "times_s", "block"}:
             assert math.isfinite(r[key]) and r[key] > 0, (r, key)
         assert len(r["times_s"]) == ROUNDS and all(t > 0 for t in r["times_s"])
         assert r["median_s"] == statistics.median(r["times_s"])
@@ -331,3 +335,51 @@ def test_own_only_run() -> None:
         bench.run(names=["relu"], size=SMALL, repeats=1, impls="mine")
     with pytest.raises(ActlabError, match="pass"):
         bench.run(names=["relu"], size=SMALL, repeats=1, passes=["sideways"])
+
+
+class _FakeClock:
+    """A clock that advances only when a fake implementation runs: rounds measured without timing anything."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.calls: list[str] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def case(self, label: str, impl: str, cost: Callable[[], float]) -> bench.Case:
+        def fn() -> None:
+            self.calls.append(label)
+            self.t += cost()
+
+        return bench.Case("numpy", impl, "forward", fn, 1)
+
+
+def _measure(noise: float, repeats: int = 7, max_repeats: int = 25):
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    clock = _FakeClock()
+    mine = clock.case("mine", "actlab", lambda: 2e-3 * rng.lognormal(0, noise))
+    peer = clock.case("peer", "textbook", lambda: 3e-3 * rng.lognormal(0, noise))
+    relu = clock.case("relu", "actlab", lambda: 1e-3 * rng.lognormal(0, noise))
+    times = bench._rounds([mine, peer, relu], [relu], repeats, max_repeats, clock, np.random.default_rng(0))
+    return clock.calls, times
+
+
+def test_rounds_stop_when_the_ratio_is_known() -> None:
+    calls, times = _measure(noise=0.0)  # steady: the interval is a point after the minimum of rounds
+    assert [len(t) for t in times] == [7, 7, 7]
+    assert len(calls) == 3 * (7 + bench.WARMUP_ROUNDS)
+    assert bench.paired_ratio(times[0], times[2]).text(spread="interval") == "2.00× (2.00–2.00)"
+    calls, times = _measure(noise=0.3)  # noisy: more rounds, up to the maximum
+    assert 7 < len(times[0]) <= 25 and len({len(t) for t in times}) == 1
+    r = bench.paired_ratio(times[0], times[2])
+    assert len(times[0]) == 25 or (r.hi <= r * 1.05 and r.lo >= r * 0.95)
+
+
+def test_rounds_run_each_implementation_once_per_round() -> None:
+    calls, times = _measure(noise=0.1)
+    per_round = [calls[i : i + 3] for i in range(0, len(calls), 3)]
+    assert all(sorted(r) == ["mine", "peer", "relu"] for r in per_round)
+    assert len({tuple(r) for r in per_round}) > 1  # the order changes from round to round

@@ -90,17 +90,24 @@ SCHEMA = "actlab.bench/2"
 OLD_SCHEMAS = ("actlab.bench/1",)
 """Schemas of earlier versions: their files hold no per-round times, so they are measured again."""
 DEFAULT_PATH = "actlab-bench.json"
-QUICK: dict[str, Any] = dict(size=2**20, repeats=15, impls="own", passes=("forward", "forward_backward"))
+QUICK: dict[str, Any] = dict(
+    size=2**20, repeats=7, max_repeats=25, impls="own", passes=("forward", "forward_backward")
+)
 """The settings of ``actlab bench --quick``, of ``actlab table`` and of the report when no benchmark file
-exists: actlab's own implementations, forward and forward + backward, each paired with ReLU in 15 rounds,
-on 2**20 elements (4 MiB in float32, a tensor of a small network's layer: large enough that the per-call
+exists: actlab's own implementations, forward and forward + backward, each paired with ReLU in 7 to 25
+rounds (until every ratio to ReLU is known within ±PRECISION), on 2**20 elements (4 MiB in float32, a tensor of a small network's layer: large enough that the per-call
 overhead of PyTorch, tens of microseconds, is a few percent of ReLU's time, small enough for the whole
 catalog to take seconds)."""
 DEFAULT_SIZE = 16 * 2**20
 DEFAULT_REPEATS = 7
 IMPLS = ("all", "own")
+WARMUP_ROUNDS = 2
+"""Rounds run before the timed ones and not kept: the first calls after a kernel's compilation run slower
+for a few rounds while the allocator settles (fresh pages are faulted in until it keeps freed blocks)."""
 CONFIDENCE = 0.95
 """Confidence level of the interval given with every ratio."""
+PRECISION = 0.05
+"""With ``max_repeats``, rounds are added until every ratio to ReLU has an interval within ±PRECISION."""
 ROW = 1024
 """Length of the last axis of the input: the gated kinds and maxout split it."""
 BACKENDS = ("numpy", "torch")
@@ -195,6 +202,16 @@ def paired_ratio(num: Sequence[float], den: Sequence[float], confidence: float =
         if math.isfinite(ci.low) and math.isfinite(ci.high):
             lo, hi = float(np.exp(ci.low)), float(np.exp(ci.high))
     return Ratio(value, lo, hi, len(logs))
+
+
+def _precise(times: Sequence[Sequence[float]], pairs: Sequence[tuple[int, int]], skip: int) -> bool:
+    """Whether every paired ratio ``times[i] / times[j]`` (rounds after the first ``skip``) has an interval
+    within ±PRECISION of its median."""
+    for i, j in pairs:
+        r = paired_ratio(times[i][skip:], times[j][skip:])
+        if r.lo is None or r.hi is None or r.hi > r * (1 + PRECISION) or r.lo < r * (1 - PRECISION):
+            return False
+    return True
 
 
 def _schedule(k: int, rounds: int, rng: np.random.Generator) -> list[list[int]]:
@@ -543,14 +560,53 @@ def _torch_cases(name: str, x_np: np.ndarray, g_np: np.ndarray) -> list[Case]:
 # --- measuring -------------------------------------------------------------------------------
 
 
-def _copy_bandwidth(src: np.ndarray, dst: np.ndarray, repeats: int) -> list[float]:
+def clock(threads: int) -> tuple[str, Callable[[], float]]:
+    """The clock the measurement reads: with one thread, the CPU time of the measuring thread (user and
+    system, page faults included), which does not count the time the machine gives the core to other
+    programs — on a shared machine the wall time of a millisecond call is either its own or that plus a
+    time slice of someone else's; with more threads, the wall time (the work is spread over threads)."""
+    if threads == 1 and hasattr(time, "thread_time"):
+        return "thread_time", time.thread_time
+    return "perf_counter", time.perf_counter
+
+
+def _copy_bandwidth(src: np.ndarray, dst: np.ndarray, repeats: int, now: Callable[[], float]) -> list[float]:
     """Times of ``np.copyto(dst, src)``: at least ``repeats`` of them and at least BANDWIDTH_MIN_S in all."""
     times: list[float] = []
     while len(times) < repeats or (sum(times) < BANDWIDTH_MIN_S and len(times) < 1000):
-        t = time.perf_counter()
+        t = now()
         np.copyto(dst, src)
-        times.append(time.perf_counter() - t)
+        times.append(now() - t)
     return times
+
+
+def _rounds(
+    live: list[Case],
+    refs: list[Case],
+    repeats: int,
+    max_repeats: int,
+    now: Callable[[], float],
+    rng: np.random.Generator,
+) -> list[list[float]]:
+    """Times of ``live`` (each already run once) over WARMUP_ROUNDS + ``repeats`` .. ``max_repeats`` rounds, each
+    round in a fresh random order; the warm-up rounds are dropped.  After ``repeats`` rounds, stops as soon as
+    every ratio of actlab's own implementation to ReLU's (``refs``) is known within ±PRECISION."""
+    ref_ids = {id(c) for c in refs}
+    ref_of = {(c.backend, c.pass_): i for i, c in enumerate(live) if id(c) in ref_ids}
+    pairs = [  # (actlab's own, ReLU's): the ratios that decide when to stop
+        (i, ref_of[(c.backend, c.pass_)])
+        for i, c in enumerate(live)
+        if c.impl == OWN_IMPL[c.backend] and (c.backend, c.pass_) in ref_of and id(c) not in ref_ids
+    ]
+    times: list[list[float]] = [[] for _ in live]
+    for done, order in enumerate(_schedule(len(live), WARMUP_ROUNDS + max_repeats, rng), start=1):
+        for i in order:
+            t = now()
+            live[i].fn()
+            times[i].append(now() - t)
+        if done - WARMUP_ROUNDS >= repeats and _precise(times, pairs, WARMUP_ROUNDS):
+            break
+    return [ts[WARMUP_ROUNDS:] for ts in times]  # the settling rounds are not kept
 
 
 def _cpu_name() -> str:
@@ -607,16 +663,23 @@ def run(
     progress: Callable[[int, int, str], None] | None = None,
     impls: str = "all",
     passes: Sequence[str] = PASSES,
+    max_repeats: int | None = None,
 ) -> dict[str, Any]:
     """Measure the activations ``names`` (default: the whole catalog); returns the results as a dict.
 
     ``repeats`` is the number of rounds: in each round every implementation and pass of one activation —
     and ReLU's own implementation, the reference of the ``vs_relu`` ratios — runs once, in a random order.
+    With ``max_repeats``, rounds are added (up to that many) until the interval of every ratio to ReLU is
+    within ±:data:`PRECISION` of it: a noisy measurement gets more rounds, a steady one no more than needed.
     ``impls="own"`` measures actlab's own implementations only (no peers); ``passes`` chooses the passes.
     ``progress(i, total, label)`` is called as the measurement advances.  The PyTorch backend is
     skipped, with a note, when PyTorch is not installed.
     """
     names, backends = _check(names, backends, dtype, size, threads, repeats)
+    if max_repeats is None:
+        max_repeats = repeats
+    if isinstance(max_repeats, bool) or not isinstance(max_repeats, int) or max_repeats < repeats:
+        raise BenchError(f"max_repeats must be an integer of at least repeats ({repeats}); got {max_repeats!r}")
     passes = _check_passes(passes)
     if impls not in IMPLS:
         raise BenchError(f"impls must be one of {', '.join(IMPLS)}; got {impls!r}")
@@ -644,8 +707,9 @@ def run(
     copy_dst = np.empty_like(x)
     copy_bytes = 2 * x.nbytes
     bw_repeats = max(5, min(repeats, 15))
-    _copy_bandwidth(x, copy_dst, 1)
-    start = statistics.median(_copy_bandwidth(x, copy_dst, bw_repeats))
+    clock_name, now = clock(threads)
+    _copy_bandwidth(x, copy_dst, 1, now)
+    start = statistics.median(_copy_bandwidth(x, copy_dst, bw_repeats, now))
     order_rng = np.random.default_rng(1)
 
     def cases_for(name: str, g: np.ndarray, own_only: bool) -> list[Case]:
@@ -662,65 +726,68 @@ def run(
 
     rows: list[dict[str, Any]] = []
     spreads: list[float] = []
-    total = len(names) * (repeats + 1)
-    step = 0
+    total = len(names) * (max_repeats + 1)
+    step = 0.0
     try:
+        block = 0
         for name in names:
             spec = registry.spec(name)
             act_p = spec.defaults()
             out_shape = spec.out_shape(x.shape, act_p)
             g = rng.standard_normal(out_shape, dtype=np.dtype(dtype).type)
-            cases = cases_for(name, g, impls == "own")
-            refs = [] if name == "relu" else list(references.values())
-            if progress is not None:
-                progress(step, total, f"{name} warm-up")
-            live = []
-            for c in cases + refs:  # warm-up; a peer that fails on this input is left out
-                try:
-                    c.fn()
-                    live.append(c)
-                except Exception as exc:  # a peer's own failure is noted, not raised
-                    notes.append(f"{name} {c.backend}/{c.impl}/{c.pass_} skipped: {type(exc).__name__}: {exc}")
-            step += 1
-            times: list[list[float]] = [[] for _ in live]
-            for order in _schedule(len(live), repeats, order_rng):
-                if progress is not None:
-                    progress(step, total, name)
-                for i in order:
-                    t = time.perf_counter()
-                    live[i].fn()
-                    times[i].append(time.perf_counter() - t)
-                step += 1
-            ref_ids = {id(c) for c in refs}
-            ref_times = {(c.backend, c.pass_): ts for c, ts in zip(live, times) if id(c) in ref_ids}
-            for c, ts in zip(live, times):
-                if id(c) in ref_ids:
+            all_cases = cases_for(name, g, impls == "own")
+            # one block of rounds per activation; per backend as well when no ratio crosses backends
+            groups = [[c for c in all_cases if c.backend == b] for b in backends] if impls == "own" else [all_cases]
+            for cases in groups:
+                if not cases:
                     continue
-                ts = [max(float(f"{t:.6g}"), 1e-9) for t in ts]  # 6 digits: far finer than the noise
-                med = statistics.median(ts)
-                gbs = c.bytes / med / 1e9
-                row: dict[str, Any] = {
-                    "name": name,
-                    "backend": c.backend,
-                    "impl": c.impl,
-                    "pass": c.pass_,
-                    "median_s": med,
-                    "min_s": min(ts),
-                    "max_s": max(ts),
-                    "elements_per_s": x.size / med,
-                    "gbs": gbs,
-                    "fraction_of_bandwidth": gbs / (copy_bytes / start / 1e9),
-                    "times_s": ts,
-                }
-                ref = ref_times.get((c.backend, c.pass_))
-                if c.impl == OWN_IMPL[c.backend] and ref is not None:
-                    row["relu_s"] = [max(float(f"{t:.6g}"), 1e-9) for t in ref]
-                    row["vs_relu"] = paired_ratio(ts, row["relu_s"]).as_dict()
-                rows.append(row)
-                if len(ts) >= 4:
-                    q1, _, q3 = statistics.quantiles(ts, n=4)
-                    spreads.append(q3 / q1)
-            del cases, live
+                wanted = {(c.backend, c.pass_) for c in cases}
+                refs = [] if name == "relu" else [c for k, c in references.items() if k in wanted]
+                if progress is not None:
+                    progress(step, total, f"{name} warm-up")
+                live = []
+                for c in cases + refs:  # warm-up; a peer that fails on this input is left out
+                    try:
+                        c.fn()
+                        live.append(c)
+                    except Exception as exc:  # a peer's own failure is noted, not raised
+                        notes.append(f"{name} {c.backend}/{c.impl}/{c.pass_} skipped: {type(exc).__name__}: {exc}")
+                times = _rounds(live, refs, repeats, max_repeats, now, order_rng)
+                step += (max_repeats + 1) / len(groups)
+                if progress is not None:
+                    progress(int(step), total, name)
+                ref_ids = {id(c) for c in refs}
+                ref_times = {(c.backend, c.pass_): ts for c, ts in zip(live, times) if id(c) in ref_ids}
+                for c, ts in zip(live, times):
+                    if id(c) in ref_ids:
+                        continue
+                    ts = [max(float(f"{t:.6g}"), 1e-9) for t in ts]  # 6 digits: far finer than the noise
+                    med = statistics.median(ts)
+                    gbs = c.bytes / med / 1e9
+                    row: dict[str, Any] = {
+                        "name": name,
+                        "backend": c.backend,
+                        "impl": c.impl,
+                        "pass": c.pass_,
+                        "median_s": med,
+                        "min_s": min(ts),
+                        "max_s": max(ts),
+                        "elements_per_s": x.size / med,
+                        "gbs": gbs,
+                        "fraction_of_bandwidth": gbs / (copy_bytes / start / 1e9),
+                        "block": block,
+                        "times_s": ts,
+                    }
+                    ref = ref_times.get((c.backend, c.pass_))
+                    if c.impl == OWN_IMPL[c.backend] and ref is not None:
+                        row["relu_s"] = [max(float(f"{t:.6g}"), 1e-9) for t in ref]
+                        row["vs_relu"] = paired_ratio(ts, row["relu_s"]).as_dict()
+                    rows.append(row)
+                    if len(ts) >= 4:
+                        q1, _, q3 = statistics.quantiles(ts, n=4)
+                        spreads.append(q3 / q1)
+                block += 1
+                del live
     finally:
         if torch_threads is not None:
             import torch
@@ -729,7 +796,7 @@ def run(
     if progress is not None:
         progress(total, total, "done")
 
-    end = statistics.median(_copy_bandwidth(x, copy_dst, bw_repeats))
+    end = statistics.median(_copy_bandwidth(x, copy_dst, bw_repeats, now))
     gbs_start, gbs_end = copy_bytes / start / 1e9, copy_bytes / end / 1e9
     if min(gbs_start, gbs_end) < (1 - BUSY_DROP) * max(gbs_start, gbs_end):
         change = "fell" if gbs_end < gbs_start else "rose"
@@ -752,11 +819,14 @@ def run(
             "size": size,
             "threads": threads,
             "repeats": repeats,
+            "max_repeats": max_repeats,
+            "precision": PRECISION,
             "backends": backends,
             "names": names,
             "impls": impls,
             "passes": list(passes),
             "confidence": CONFIDENCE,
+            "clock": clock_name,
         },
         "bandwidth": {"gbs": gbs_start, "gbs_end": gbs_end, "median_s": start},
         "busy": bool(reasons),
@@ -825,9 +895,10 @@ def _rows(result: dict[str, Any], backend: str, pass_: str, impl: str) -> dict[s
 
 def ratio_of(a: dict[str, Any], b: dict[str, Any]) -> Ratio:
     """Row ``a``'s time over row ``b``'s: paired round by round when they were measured in the same rounds
-    (the same activation), else the ratio of their medians, without an interval."""
+    (the same block), else the ratio of their medians, without an interval."""
     ta, tb = a.get("times_s"), b.get("times_s")
-    if a["name"] == b["name"] and ta and tb and len(ta) == len(tb):
+    same = a["name"] == b["name"] and a.get("block", -1) == b.get("block", -1)
+    if same and ta and tb and len(ta) == len(tb):
         return paired_ratio(ta, tb)
     return Ratio(a["median_s"] / b["median_s"])
 
@@ -958,6 +1029,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         type=int,
         help=f"rounds: each times every implementation once, in a random order (default {DEFAULT_REPEATS})",
     )
+    p.add_argument(
+        "--max-repeats",
+        type=int,
+        help=f"add rounds, up to this many, until every ratio to ReLU is known within ±{100 * PRECISION:.0f}%% "
+        "(default: --repeats; with --quick, " + str(QUICK["max_repeats"]) + ")",
+    )
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE ('-': print JSON instead)")
     p.add_argument(
         "--quick",
@@ -977,6 +1054,9 @@ def _command(args: argparse.Namespace) -> int:
     to_stdout = args.json == "-"
     _check(args.names, backends, args.dtype, size, args.threads, repeats)  # fail before any work
     own_only = args.quick and not args.peers
+    max_repeats = args.max_repeats
+    if max_repeats is None and args.quick:
+        max_repeats = max(QUICK["max_repeats"], repeats)
     result = run(
         names=args.names or None,
         backends=backends,
@@ -987,6 +1067,7 @@ def _command(args: argparse.Namespace) -> int:
         progress=None if to_stdout else _progress_bar,
         impls=QUICK["impls"] if own_only else "all",
         passes=QUICK["passes"] if own_only else PASSES,
+        max_repeats=max_repeats,
     )
     for note in result.get("notes", []):
         print(f"actlab: note: {note}", file=sys.stderr)
