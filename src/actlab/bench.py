@@ -90,18 +90,21 @@ SCHEMA = "actlab.bench/2"
 OLD_SCHEMAS = ("actlab.bench/1",)
 """Schemas of earlier versions: their files hold no per-round times, so they are measured again."""
 DEFAULT_PATH = "actlab-bench.json"
-QUICK: dict[str, Any] = dict(
-    size=2**20, repeats=7, max_repeats=25, impls="own", passes=("forward", "forward_backward")
-)
+QUICK: dict[str, Any] = dict(size=2**20, repeats=7, max_repeats=25, impls="own", passes=("forward_backward",))
 """The settings of ``actlab bench --quick``, of ``actlab table`` and of the report when no benchmark file
-exists: actlab's own implementations, forward and forward + backward, each paired with ReLU in 7 to 25
-rounds (until every ratio to ReLU is known within ±PRECISION), on 2**20 elements (4 MiB in float32, a tensor of a small network's layer: large enough that the per-call
+exists: actlab's own implementations, forward + backward (a training step's cost), each paired with ReLU
+in 7 to 25 rounds (until every ratio to ReLU is known within ±PRECISION), on 2**20 elements (4 MiB in float32, a tensor of a small network's layer: large enough that the per-call
 overhead of PyTorch, tens of microseconds, is a few percent of ReLU's time, small enough for the whole
 catalog to take seconds)."""
 DEFAULT_SIZE = 16 * 2**20
 DEFAULT_REPEATS = 7
 IMPLS = ("all", "own")
 WARMUP_ROUNDS = 2
+MIN_SAMPLE_S = 0.004
+"""A call shorter than this is repeated within one sample (up to MAX_CALLS times) until the sample lasts this
+long: a millisecond call is either undisturbed or loses its cache to another program, a sample of several calls
+averages over that as a longer call does."""
+MAX_CALLS = 64
 """Rounds run before the timed ones and not kept: the first calls after a kernel's compilation run slower
 for a few rounds while the allocator settles (fresh pages are faulted in until it keeps freed blocks)."""
 CONFIDENCE = 0.95
@@ -588,8 +591,9 @@ def _rounds(
     now: Callable[[], float],
     rng: np.random.Generator,
 ) -> list[list[float]]:
-    """Times of ``live`` (each already run once) over WARMUP_ROUNDS + ``repeats`` .. ``max_repeats`` rounds, each
-    round in a fresh random order; the warm-up rounds are dropped.  After ``repeats`` rounds, stops as soon as
+    """Times per call of ``live`` (each already run once) over WARMUP_ROUNDS + ``repeats`` .. ``max_repeats``
+    rounds, each round in a fresh random order; the warm-up rounds are dropped.  A sample repeats a call that
+    takes less than MIN_SAMPLE_S until it lasts that long.  After ``repeats`` rounds, stops as soon as
     every ratio of actlab's own implementation to ReLU's (``refs``) is known within ±PRECISION."""
     ref_ids = {id(c) for c in refs}
     ref_of = {(c.backend, c.pass_): i for i, c in enumerate(live) if id(c) in ref_ids}
@@ -598,12 +602,19 @@ def _rounds(
         for i, c in enumerate(live)
         if c.impl == OWN_IMPL[c.backend] and (c.backend, c.pass_) in ref_of and id(c) not in ref_ids
     ]
+    calls = []  # calls per sample: a sample of MIN_SAMPLE_S at least, so that one interruption weighs little
+    for c in live:
+        t = now()
+        c.fn()
+        calls.append(max(1, min(MAX_CALLS, math.ceil(MIN_SAMPLE_S / max(now() - t, 1e-9)))))
     times: list[list[float]] = [[] for _ in live]
     for done, order in enumerate(_schedule(len(live), WARMUP_ROUNDS + max_repeats, rng), start=1):
         for i in order:
+            fn, k = live[i].fn, calls[i]
             t = now()
-            live[i].fn()
-            times[i].append(now() - t)
+            for _ in range(k):
+                fn()
+            times[i].append((now() - t) / k)
         if done - WARMUP_ROUNDS >= repeats and _precise(times, pairs, WARMUP_ROUNDS):
             break
     return [ts[WARMUP_ROUNDS:] for ts in times]  # the settling rounds are not kept
@@ -1040,7 +1051,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--quick",
         action="store_true",
         help=f"what actlab table and the report measure: size {QUICK['size']}, {QUICK['repeats']} rounds (unless "
-        "given), actlab's own implementations against ReLU, forward and forward + backward (--peers: all)",
+        "given), actlab's own implementations against ReLU, forward + backward (--peers: all and every pass)",
     )
     p.add_argument("--peers", action="store_true", help="with --quick: measure the peers and every pass too")
     p.set_defaults(run=_command)

@@ -130,13 +130,14 @@ def _commas(parts: list[Markup]) -> list[object]:
 def speed_section(bench: dict[str, Any] | None, linked: Collection[str], root: str = "") -> Markup:
     if not bench:
         return tag("p", "No benchmark results.", class_="warning")
-    passes = ("forward", "forward_backward")
+    measured = bench.get("config", {}).get("passes", ["forward", "forward_backward"])
+    passes = [p for p in ("forward", "forward_backward") if p in measured] or ["forward_backward"]
     ratios = {(b, p): comparison.speed_ratios(bench, b, p) for b in comparison.BACKENDS for p in passes}
     own = {"numpy": "actlab", "torch": "actlab_torch"}
     fraction = {
         r["name"]: r.get("fraction_of_bandwidth")
         for r in bench.get("rows", [])
-        if r.get("backend") == "numpy" and r.get("impl") == own["numpy"] and r.get("pass") == "forward"
+        if r.get("backend") == "numpy" and r.get("impl") == own["numpy"] and r.get("pass") == passes[0]
     }
     names = [s.name for s in registry.specs() if any(s.name in v for v in ratios.values())]
     rows = []
@@ -148,6 +149,7 @@ def speed_section(bench: dict[str, Any] | None, linked: Collection[str], root: s
         f = fraction.get(n)
         row.append("-" if f is None else f"{100 * f:.0f}%")
         rows.append(row)
+    label = {"forward": "forward", "forward_backward": "forward + backward"}
     cfg = bench.get("config", {})
     machine = bench.get("machine", {})
     bw = bench.get("bandwidth", {})
@@ -170,19 +172,16 @@ def speed_section(bench: dict[str, Any] | None, linked: Collection[str], root: s
         table(
             [
                 "activation",
-                "NumPy forward",
-                "NumPy forward + backward",
-                "PyTorch forward",
-                "PyTorch forward + backward",
-                "NumPy forward, share of bandwidth",
+                *[f"{bn} {label[p]}" for bn in ("NumPy", "PyTorch") for p in passes],
+                f"NumPy {label[passes[0]]}, share of bandwidth",
             ],
             rows,
-            numeric=[1, 2, 3, 4, 5],
+            numeric=list(range(1, 2 * len(passes) + 2)),
             caption="Time relative to ReLU's on the same backend and pass: in each round every implementation and "
             "ReLU run once, in a random order; the ratio is the median of the per-round ratios, in parentheses its "
             f"{100 * cfg.get('confidence', 0.95):.0f}% confidence interval (order statistics), ≈ 1 where the interval "
-            "holds 1. The last column is the memory traffic of actlab's NumPy forward as a share of the measured copy "
-            "bandwidth.",
+            f"holds 1. The last column is the memory traffic of actlab's NumPy {label[passes[0]]} as a share of the "
+            "measured copy bandwidth.",
         )
     )
     return render(out)
