@@ -367,17 +367,6 @@ def _measure(noise: float, repeats: int = 7, max_repeats: int = 25):
     return clock.calls, times
 
 
-def _samples(calls: list[str]) -> list[list[str]]:
-    """The calls after the calibrating one of each implementation, grouped into samples of one label."""
-    out: list[list[str]] = []
-    for label in calls[3:]:
-        if out and out[-1][-1] == label and len(out[-1]) < {"mine": 2, "peer": 2, "relu": 4}[label]:
-            out[-1].append(label)
-        else:
-            out.append([label])
-    return out
-
-
 def test_rounds_stop_when_the_ratio_is_known() -> None:
     calls, times = _measure(noise=0.0)  # steady: the interval is a point after the minimum of rounds
     assert [len(t) for t in times] == [7, 7, 7]
@@ -392,10 +381,10 @@ def test_rounds_stop_when_the_ratio_is_known() -> None:
 
 def test_rounds_run_each_implementation_once_per_round() -> None:
     calls, times = _measure(noise=0.0)
-    samples = _samples(calls)
-    assert [len(s) for s in samples if s[0] == "relu"] == [4] * (7 + bench.WARMUP_ROUNDS)
-    rounds = [[s[0] for s in samples[i : i + 3]] for i in range(0, len(samples), 3)]
+    assert calls[:3] == ["mine", "peer", "relu"]  # one calibrating call each
+    rounds = [calls[i : i + 8] for i in range(3, len(calls), 8)]
     assert len(rounds) == 7 + bench.WARMUP_ROUNDS
-    assert all(sorted(r) == ["mine", "peer", "relu"] for r in rounds)
-    assert len({tuple(r) for r in rounds}) > 1  # the order changes from round to round
+    for r in rounds:  # 2 calls of mine and peer, 4 of relu, interleaved: a permutation, again, then relu alone
+        assert sorted(r[:3]) == ["mine", "peer", "relu"] and r[3:6] == r[:3] and r[6:] == ["relu", "relu"]
+    assert len({tuple(r[:3]) for r in rounds}) > 1  # the order changes from round to round
     assert times[2] == pytest.approx([1e-3] * 7)  # time per call, not per sample

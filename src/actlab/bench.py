@@ -90,10 +90,10 @@ SCHEMA = "actlab.bench/2"
 OLD_SCHEMAS = ("actlab.bench/1",)
 """Schemas of earlier versions: their files hold no per-round times, so they are measured again."""
 DEFAULT_PATH = "actlab-bench.json"
-QUICK: dict[str, Any] = dict(size=2**20, repeats=7, max_repeats=25, impls="own", passes=("forward_backward",))
+QUICK: dict[str, Any] = dict(size=2**20, repeats=7, max_repeats=15, impls="own", passes=("forward_backward",))
 """The settings of ``actlab bench --quick``, of ``actlab table`` and of the report when no benchmark file
 exists: actlab's own implementations, forward + backward (a training step's cost), each paired with ReLU
-in 7 to 25 rounds (until every ratio to ReLU is known within ±PRECISION), on 2**20 elements (4 MiB in float32, a tensor of a small network's layer: large enough that the per-call
+in 7 to 15 rounds (until every ratio to ReLU is known within ±PRECISION), on 2**20 elements (4 MiB in float32, a tensor of a small network's layer: large enough that the per-call
 overhead of PyTorch, tens of microseconds, is a few percent of ReLU's time, small enough for the whole
 catalog to take seconds)."""
 DEFAULT_SIZE = 16 * 2**20
@@ -593,7 +593,8 @@ def _rounds(
 ) -> list[list[float]]:
     """Times per call of ``live`` (each already run once) over WARMUP_ROUNDS + ``repeats`` .. ``max_repeats``
     rounds, each round in a fresh random order; the warm-up rounds are dropped.  A sample repeats a call that
-    takes less than MIN_SAMPLE_S until it lasts that long.  After ``repeats`` rounds, stops as soon as
+    takes less than MIN_SAMPLE_S until it lasts that long, its calls interleaved with the other samples' calls
+    (A B C A B C ...) so that what disturbs one disturbs its neighbours alike.  After ``repeats`` rounds, stops as soon as
     every ratio of actlab's own implementation to ReLU's (``refs``) is known within ±PRECISION."""
     ref_ids = {id(c) for c in refs}
     ref_of = {(c.backend, c.pass_): i for i, c in enumerate(live) if id(c) in ref_ids}
@@ -609,12 +610,15 @@ def _rounds(
         calls.append(max(1, min(MAX_CALLS, math.ceil(MIN_SAMPLE_S / max(now() - t, 1e-9)))))
     times: list[list[float]] = [[] for _ in live]
     for done, order in enumerate(_schedule(len(live), WARMUP_ROUNDS + max_repeats, rng), start=1):
-        for i in order:
-            fn, k = live[i].fn, calls[i]
-            t = now()
-            for _ in range(k):
-                fn()
-            times[i].append((now() - t) / k)
+        spent = [0.0] * len(live)
+        for rep in range(max(calls)):  # the calls of a sample interleaved with the others': paired call by call
+            for i in order:
+                if rep < calls[i]:
+                    t = now()
+                    live[i].fn()
+                    spent[i] += now() - t
+        for i, k in enumerate(calls):
+            times[i].append(spent[i] / k)
         if done - WARMUP_ROUNDS >= repeats and _precise(times, pairs, WARMUP_ROUNDS):
             break
     return [ts[WARMUP_ROUNDS:] for ts in times]  # the settling rounds are not kept
