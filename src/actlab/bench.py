@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import gc
 import inspect
 import json
 import math
@@ -624,6 +625,25 @@ def _rounds(
     return [ts[WARMUP_ROUNDS:] for ts in times]  # the settling rounds are not kept
 
 
+def _keep_freed_memory() -> None:
+    """Ask glibc to keep freed blocks below 32 MiB for reuse instead of returning them to the system: otherwise
+    each call's fresh output arrays are page-faulted in anew whenever the heap was trimmed, and the cost of that
+    (the kernel zeroing pages) depends on what the allocations of the previous calls left and on the other
+    programs' memory traffic — it varied the time of the same ReLU call by a factor 2 from one activation's
+    rounds to the next.  A long-running training process reaches the same steady state by itself.  The setting
+    stays for the rest of the process; elsewhere than on glibc this does nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: blocks below 32 MiB come from the heap ...
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: ... which is not given back below 1 GiB free at its top
+    except (OSError, AttributeError):
+        pass
+
+
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
@@ -743,7 +763,22 @@ def run(
     spreads: list[float] = []
     total = len(names) * (max_repeats + 1)
     step = 0.0
+    _keep_freed_memory()
+    gc_was_enabled = gc.isenabled()
     try:
+        if "torch" in backends:  # compile every kernel first: no compiler work left running beside the timings
+            for name in names:
+                if progress is not None:
+                    progress(0, total, f"{name} compiling")
+                spec = registry.spec(name)
+                g0 = np.ones(spec.out_shape(x.shape, spec.defaults()), dtype=x.dtype)
+                for c in _torch_cases(name, x, g0):
+                    if c.pass_ in passes and (impls == "all" or c.impl == OWN_IMPL["torch"]):
+                        try:
+                            c.fn()
+                        except Exception:  # noted when the case is measured
+                            pass
+                del g0
         block = 0
         for name in names:
             spec = registry.spec(name)
@@ -767,7 +802,13 @@ def run(
                         live.append(c)
                     except Exception as exc:  # a peer's own failure is noted, not raised
                         notes.append(f"{name} {c.backend}/{c.impl}/{c.pass_} skipped: {type(exc).__name__}: {exc}")
-                times = _rounds(live, refs, repeats, max_repeats, now, order_rng)
+                gc.collect()
+                gc.disable()  # no collection of someone else's garbage inside a timing
+                try:
+                    times = _rounds(live, refs, repeats, max_repeats, now, order_rng)
+                finally:
+                    if gc_was_enabled:
+                        gc.enable()
                 step += (max_repeats + 1) / len(groups)
                 if progress is not None:
                     progress(int(step), total, name)
