@@ -33,14 +33,31 @@ array written and read back costs another 2n b.
 
 **Method.**  The input is a fixed-seed standard normal × 3 array of shape (size/1024, 1024),
 so both branches of piecewise functions are taken and the gated kinds and maxout split the
-last axis evenly.  For each activation every implementation and pass is run once to warm up
-(allocations, compiled kernels), then ``repeats`` times, interleaved — one call of each in
-turn, the order rotated each round — so that a slow spell of the machine hits all of them
-alike; the median, minimum and maximum times are kept.  The copy bandwidth is the median of
-at least five copies lasting 0.2 s in all.  The run is marked ``busy`` when the load average
-exceeded the core count at the start, when the copy bandwidth moved by more than 25 % between
-start and end (a drop means the machine got busier; a rise, that the reference was taken on
-a busy machine), or when the repeats of a typical measurement spread by more than a factor 1.5.
+last axis evenly.  Every PyTorch kernel is compiled first, so that no compiler work runs
+beside a timing.  Then, one activation at a time (and, with ``impls="own"``, one backend at a
+time), its implementations and passes — and ReLU's own implementation for the same passes,
+the reference of every ``/relu`` ratio — are timed in rounds: each round runs every one of
+them once, in a fresh random order, so that a slow spell of the machine hits all of them
+alike and none always follows the same neighbour.  A call shorter than 4 ms is repeated
+within its sample until the sample lasts 4 ms, its calls interleaved with the other samples'
+calls.  Two settling rounds are run first and dropped (the allocator needs a few calls to
+reach its steady state), then ``repeats`` rounds, and with ``max_repeats`` more, until every
+ratio to ReLU has a confidence interval within ±5 % (:data:`PRECISION`).  With one thread
+the clock is the CPU time of the measuring thread, which leaves out the time the machine
+gives the core to other programs; with more, the wall time.  The garbage collector is paused
+inside a block, and glibc is asked to keep freed memory for reuse.
+
+**Ratios.**  Every ratio printed — to ReLU, to a peer — is paired: the per-round ratio of the
+two times measured in the same round, summarised by its median over the rounds, with the
+distribution-free 95 % confidence interval of that median from order statistics
+(:func:`paired_ratio`, :class:`Ratio`); where the interval holds 1 it is printed ``≈ 1``.  The
+rows keep every round's time (``times_s``) and, for actlab's own implementation, ReLU's times
+in the same rounds (``relu_s``) and the ratio (``vs_relu``).  The copy bandwidth is the median
+of at least five copies lasting 0.2 s in all.  The run is marked ``busy`` when the load
+average exceeded the core count at the start, when the copy bandwidth moved by more than 25 %
+between start and end (a drop means the machine got busier; a rise, that the reference was
+taken on a busy machine), or when the rounds of a typical measurement spread by more than a
+factor 1.25 between their quartiles.
 ``identity`` in PyTorch returns its input without a pass over memory: its fraction of the
 bandwidth exceeds 1 and means only that there is nothing to do.
 
