@@ -1011,7 +1011,7 @@ def format_tables(result: dict[str, Any]) -> str:
     bw = result["bandwidth"]
     cfg = result["config"]
     lines = [
-        f"size {cfg['size']:,} {cfg['dtype']}, {cfg['repeats']} rounds, {cfg['threads']} thread(s); "
+        f"size {cfg['size']:,} {cfg['dtype']}, {_rounds_text(cfg)} rounds, {cfg['threads']} thread(s); "
         f"streaming copy {bw['gbs']:.1f} GB/s (end of run {bw['gbs_end']:.1f})",
         "ratios: actlab time / other time (below 1: actlab is faster), the median of rounds run side by side",
         f"± the farther end of its {100 * cfg.get('confidence', CONFIDENCE):.0f}% interval; ≈ 1 where it holds 1",
@@ -1063,6 +1063,11 @@ def format_tables(result: dict[str, Any]) -> str:
             ]
             lines += ["", f"{backend} — {pass_.replace('_', ' ')}", _table(body + [geo], header)]
     return "\n".join(lines)
+
+
+def _rounds_text(cfg: dict[str, Any]) -> str:
+    lo, hi = cfg["repeats"], cfg.get("max_repeats", cfg["repeats"])
+    return f"{lo} to {hi}" if hi > lo else str(lo)
 
 
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:

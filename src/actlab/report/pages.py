@@ -158,7 +158,9 @@ def speed_section(bench: dict[str, Any] | None, linked: Collection[str], root: s
         (
             "settings",
             f"{cfg.get('dtype', '?')}, {cfg.get('size', '?')} elements, {cfg.get('threads', '?')} thread(s), "
-            f"{cfg.get('repeats', '?')} rounds",
+            f"{cfg.get('repeats', '?')}"
+            + (f" to {cfg['max_repeats']}" if cfg.get("max_repeats", 0) > cfg.get("repeats", 0) else "")
+            + f" rounds, clock: {cfg.get('clock', 'wall')}",
         ),
         ("memory bandwidth (copy)", f"{bw['gbs']:.3g} GB/s" if isinstance(bw.get("gbs"), (int, float)) else "-"),
         ("measured", str(bench.get("created", "-"))),
