@@ -331,6 +331,11 @@ def test_own_only_run() -> None:
         (bench.OWN_IMPL[b], "forward_backward") for b in r["config"]["backends"]
     }
     assert r["config"]["impls"] == "own" and r["config"]["passes"] == ["forward_backward"]
+    for backend in r["config"]["backends"]:  # one block per backend: relu6 paired with relu's own rows
+        rows = {row["name"]: row for row in r["rows"] if row["backend"] == backend}
+        assert rows["relu6"]["block"] == rows["relu"]["block"] and "vs_relu" not in rows["relu"]
+        assert rows["relu6"]["relu_s"] == rows["relu"]["times_s"]
+        assert bench.speed_vs_relu(r, backend)["relu6"] == float(bench.ratio_of(rows["relu6"], rows["relu"]))
     with pytest.raises(ActlabError, match="impls"):
         bench.run(names=["relu"], size=SMALL, repeats=1, impls="mine")
     with pytest.raises(ActlabError, match="pass"):

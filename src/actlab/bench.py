@@ -796,71 +796,90 @@ def run(
                         except Exception:  # noted when the case is measured
                             pass
                 del g0
-        block = 0
-        for name in names:
+        # the blocks of rounds: (name, case) entries, and the entries timed only as the reference
+        blocks: list[tuple[list[tuple[str, Case]], list[Case]]] = []
+        g_of: dict[tuple[int, ...], np.ndarray] = {}  # one output gradient per shape, shared
+
+        def g_for(name: str) -> np.ndarray:
             spec = registry.spec(name)
-            act_p = spec.defaults()
-            out_shape = spec.out_shape(x.shape, act_p)
-            g = rng.standard_normal(out_shape, dtype=np.dtype(dtype).type)
-            all_cases = cases_for(name, g, impls == "own")
-            # one block of rounds per activation; per backend as well when no ratio crosses backends
-            groups = [[c for c in all_cases if c.backend == b] for b in backends] if impls == "own" else [all_cases]
-            for cases in groups:
-                if not cases:
-                    continue
-                wanted = {(c.backend, c.pass_) for c in cases}
+            shape = tuple(spec.out_shape(x.shape, spec.defaults()))
+            if shape not in g_of:
+                g_of[shape] = rng.standard_normal(shape, dtype=np.dtype(dtype).type)
+            return g_of[shape]
+
+        if impls == "own":
+            # actlab's own implementations only: one block per backend holding every activation, so that each
+            # one's neighbours in a round are drawn at random from the whole catalog, ReLU included, and what a
+            # costly neighbour leaves behind (caches, the heap) falls on ReLU as often as on anyone
+            every = [(n, c) for n in names for c in cases_for(n, g_for(n), True)]
+            blocks += [([(n, c) for n, c in every if c.backend == b], []) for b in backends]
+            del every
+        else:  # one block per activation, ReLU's own implementations timed beside it
+            for name in names:
+                entries = [(name, c) for c in cases_for(name, g_for(name), False)]
+                wanted = {(c.backend, c.pass_) for _, c in entries}
                 refs = [] if name == "relu" else [c for k, c in references.items() if k in wanted]
-                if progress is not None:
-                    progress(step, total, f"{name} warm-up")
-                live = []
-                for c in cases + refs:  # warm-up; a peer that fails on this input is left out
-                    try:
-                        c.fn()
-                        live.append(c)
-                    except Exception as exc:  # a peer's own failure is noted, not raised
-                        notes.append(f"{name} {c.backend}/{c.impl}/{c.pass_} skipped: {type(exc).__name__}: {exc}")
-                gc.collect()
-                gc.disable()  # no collection of someone else's garbage inside a timing
+                blocks.append((entries, refs))
+        for block, (entries, refs) in enumerate(blocks):
+            label = entries[0][0] if impls == "all" and entries else f"{entries[0][1].backend if entries else ''}"
+            if progress is not None:
+                progress(int(step), total, f"{label} warm-up")
+            live: list[tuple[str, Case]] = []
+            for name, c in entries + [("relu", c) for c in refs]:  # warm-up; a peer that fails is left out
                 try:
-                    times = _rounds(live, refs, repeats, max_repeats, now, order_rng)
-                finally:
-                    if gc_was_enabled:
-                        gc.enable()
-                step += (max_repeats + 1) / len(groups)
-                if progress is not None:
-                    progress(int(step), total, name)
-                ref_ids = {id(c) for c in refs}
-                ref_times = {(c.backend, c.pass_): ts for c, ts in zip(live, times) if id(c) in ref_ids}
-                for c, ts in zip(live, times):
-                    if id(c) in ref_ids:
-                        continue
-                    ts = [max(float(f"{t:.6g}"), 1e-9) for t in ts]  # 6 digits: far finer than the noise
-                    med = statistics.median(ts)
-                    gbs = c.bytes / med / 1e9
-                    row: dict[str, Any] = {
-                        "name": name,
-                        "backend": c.backend,
-                        "impl": c.impl,
-                        "pass": c.pass_,
-                        "median_s": med,
-                        "min_s": min(ts),
-                        "max_s": max(ts),
-                        "elements_per_s": x.size / med,
-                        "gbs": gbs,
-                        "fraction_of_bandwidth": gbs / (copy_bytes / start / 1e9),
-                        "block": block,
-                        "times_s": ts,
-                    }
-                    ref = ref_times.get((c.backend, c.pass_))
-                    if c.impl == OWN_IMPL[c.backend] and ref is not None:
-                        row["relu_s"] = [max(float(f"{t:.6g}"), 1e-9) for t in ref]
-                        row["vs_relu"] = paired_ratio(ts, row["relu_s"]).as_dict()
-                    rows.append(row)
-                    if len(ts) >= 4:
-                        q1, _, q3 = statistics.quantiles(ts, n=4)
-                        spreads.append(q3 / q1)
-                block += 1
-                del live
+                    c.fn()
+                    live.append((name, c))
+                except Exception as exc:  # a peer's own failure is noted, not raised
+                    notes.append(f"{name} {c.backend}/{c.impl}/{c.pass_} skipped: {type(exc).__name__}: {exc}")
+            ref_ids = {id(c) for c in refs}
+            # the reference of each (backend, pass): ReLU's own implementation in this block
+            reference = [
+                c for n, c in live if n == "relu" and c.impl == OWN_IMPL[c.backend] and (id(c) in ref_ids or not refs)
+            ]
+            gc.collect()
+            gc.disable()  # no collection of someone else's garbage inside a timing
+            try:
+                times = _rounds([c for _, c in live], reference, repeats, max_repeats, now, order_rng)
+            finally:
+                if gc_was_enabled:
+                    gc.enable()
+            step += (max_repeats + 1) * len(names) / len(blocks)
+            if progress is not None:
+                progress(int(step), total, label)
+            ref_times = {
+                (c.backend, c.pass_): [max(float(f"{t:.6g}"), 1e-9) for t in ts]
+                for (_, c), ts in zip(live, times)
+                if any(c is r for r in reference)
+            }
+            for (name, c), ts in zip(live, times):
+                if id(c) in ref_ids:
+                    continue
+                ts = [max(float(f"{t:.6g}"), 1e-9) for t in ts]  # 6 digits: far finer than the noise
+                med = statistics.median(ts)
+                gbs = c.bytes / med / 1e9
+                row: dict[str, Any] = {
+                    "name": name,
+                    "backend": c.backend,
+                    "impl": c.impl,
+                    "pass": c.pass_,
+                    "median_s": med,
+                    "min_s": min(ts),
+                    "max_s": max(ts),
+                    "elements_per_s": x.size / med,
+                    "gbs": gbs,
+                    "fraction_of_bandwidth": gbs / (copy_bytes / start / 1e9),
+                    "block": block,
+                    "times_s": ts,
+                }
+                ref = ref_times.get((c.backend, c.pass_))
+                if c.impl == OWN_IMPL[c.backend] and name != "relu" and ref is not None:
+                    row["relu_s"] = ref
+                    row["vs_relu"] = paired_ratio(ts, ref).as_dict()
+                rows.append(row)
+                if len(ts) >= 4:
+                    q1, _, q3 = statistics.quantiles(ts, n=4)
+                    spreads.append(q3 / q1)
+            del live
     finally:
         if torch_threads is not None:
             import torch
