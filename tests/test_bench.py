@@ -304,7 +304,7 @@ def test_ratio_of_pairs_only_the_same_rounds(result: dict) -> None:
     mine = {(r["name"], r["impl"]): r for r in rows}
     a, b = mine[("gelu", "actlab")], mine[("gelu", "textbook")]
     assert bench.ratio_of(a, b) == float(bench.paired_ratio(a["times_s"], b["times_s"]))
-    other = bench.ratio_of(a, mine[("relu", "actlab")])  # another activation: other rounds, no interval
+    other = bench.ratio_of(a, mine[("relu", "actlab")])  # another activation's block: other rounds, no interval
     assert other == a["median_s"] / mine[("relu", "actlab")]["median_s"] and other.lo is None
 
 

@@ -989,7 +989,7 @@ def ratio_of(a: dict[str, Any], b: dict[str, Any]) -> Ratio:
     """Row ``a``'s time over row ``b``'s: paired round by round when they were measured in the same rounds
     (the same block), else the ratio of their medians, without an interval."""
     ta, tb = a.get("times_s"), b.get("times_s")
-    same = a["name"] == b["name"] and a.get("block", -1) == b.get("block", -1)
+    same = a.get("block", a["name"]) == b.get("block", b["name"])  # measured in the same rounds
     if same and ta and tb and len(ta) == len(tb):
         return paired_ratio(ta, tb)
     return Ratio(a["median_s"] / b["median_s"])
