@@ -34,11 +34,14 @@ array written and read back costs another 2n b.
 **Method.**  The input is a fixed-seed standard normal × 3 array of shape (size/1024, 1024),
 so both branches of piecewise functions are taken and the gated kinds and maxout split the
 last axis evenly.  Every PyTorch kernel is compiled first, so that no compiler work runs
-beside a timing.  Then, one activation at a time (and, with ``impls="own"``, one backend at a
-time), its implementations and passes — and ReLU's own implementation for the same passes,
-the reference of every ``/relu`` ratio — are timed in rounds: each round runs every one of
-them once, in a fresh random order, so that a slow spell of the machine hits all of them
-alike and none always follows the same neighbour.  A call shorter than 4 ms is repeated
+beside a timing.  Then, one activation at a time, its implementations and passes — and ReLU's
+own implementation for the same passes, the reference of every ``/relu`` ratio — are timed in
+rounds: each round runs every one of them once, in a fresh random order, so that a slow spell
+of the machine hits all of them alike and none always follows the same neighbour.  With
+``impls="own"`` (the quick settings) a block of rounds holds the whole catalog of one backend,
+ReLU among it: each activation's neighbours are drawn from the whole catalog, and what a costly
+neighbour leaves behind (cold caches, a grown heap) falls on ReLU as often as on the others —
+timed beside one costly activation only, ReLU's own time rose by up to a factor 2.  A call shorter than 4 ms is repeated
 within its sample until the sample lasts 4 ms, its calls interleaved with the other samples'
 calls.  Two settling rounds are run first and dropped (the allocator needs a few calls to
 reach its steady state), then ``repeats`` rounds, and with ``max_repeats`` more, until every
