@@ -5,9 +5,12 @@ Speeds are never asserted: only that the numbers exist, are finite and agree wit
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
+import statistics
+from collections.abc import Callable
 
 import pytest
 
@@ -18,12 +21,15 @@ from actlab.errors import ActlabError, UnknownActivationError
 SMALL = 4096
 NAMES = ["relu", "gelu", "softmax", "swiglu"]
 ROW_KEYS = {"name", "backend", "impl", "pass", "median_s", "min_s", "max_s", "elements_per_s", "gbs"}
-ROW_KEYS |= {"fraction_of_bandwidth"}
+ROW_KEYS |= {"fraction_of_bandwidth", "times_s", "block"}
+PAIRED_KEYS = {"relu_s", "vs_relu"}
+"""Keys of the rows of actlab's own implementations (but ReLU's): ReLU's times in the same rounds, the ratio."""
+ROUNDS = 7
 
 
 @pytest.fixture(scope="module")
 def result() -> dict:
-    return bench.run(names=NAMES, size=SMALL, repeats=2)
+    return bench.run(names=NAMES, size=SMALL, repeats=ROUNDS)
 
 
 def _backends() -> list[str]:
@@ -43,9 +49,15 @@ def test_schema(result: dict) -> None:
         "dtype": "float32",
         "size": SMALL,
         "threads": 1,
-        "repeats": 2,
+        "repeats": ROUNDS,
         "backends": _backends(),
         "names": NAMES,
+        "impls": "all",
+        "passes": list(bench.PASSES),
+        "confidence": bench.CONFIDENCE,
+        "max_repeats": ROUNDS,
+        "precision": bench.PRECISION,
+        "clock": "thread_time",
     }
     assert set(result["bandwidth"]) == {"gbs", "gbs_end", "median_s"}
     assert isinstance(result["busy"], bool)
@@ -73,11 +85,18 @@ def test_numbers_are_consistent(result: dict) -> None:
     assert bw["gbs"] > 0 and bw["gbs_end"] > 0 and bw["median_s"] > 0
     assert bw["gbs"] == pytest.approx(2 * SMALL * 4 / bw["median_s"] / 1e9)
     for r in result["rows"]:
-        assert set(r) == ROW_KEYS
+        own = r["impl"] == bench.OWN_IMPL[r["backend"]] and r["name"] != "relu"
+        assert set(r) == (ROW_KEYS | PAIRED_KEYS if own else ROW_KEYS)
         assert r["pass"] in bench.PASSES and r["backend"] in bench.BACKENDS
-        for key in ROW_KEYS - {"name", "backend", "impl", "pass"}:
+        for key in ROW_KEYS - {"name", "backend", "impl", "pass", "times_s", "block"}:
             assert math.isfinite(r[key]) and r[key] > 0, (r, key)
-        assert r["min_s"] <= r["median_s"] <= r["max_s"]
+        assert len(r["times_s"]) == ROUNDS and all(t > 0 for t in r["times_s"])
+        assert r["median_s"] == statistics.median(r["times_s"])
+        assert r["min_s"] == min(r["times_s"]) <= r["median_s"] <= r["max_s"] == max(r["times_s"])
+        if own:  # paired with ReLU round by round
+            assert len(r["relu_s"]) == ROUNDS
+            assert r["vs_relu"] == bench.paired_ratio(r["times_s"], r["relu_s"]).as_dict()
+            assert r["vs_relu"]["lo"] <= r["vs_relu"]["ratio"] <= r["vs_relu"]["hi"]
         assert r["elements_per_s"] == pytest.approx(SMALL / r["median_s"])
         assert r["fraction_of_bandwidth"] == pytest.approx(r["gbs"] / bw["gbs"])
 
@@ -94,9 +113,14 @@ def test_byte_model() -> None:
 def test_speed_vs_relu(result: dict) -> None:
     for backend in result["config"]["backends"]:
         ratios = bench.speed_vs_relu(result, backend=backend)
-        assert ratios["relu"] == 1.0
+        assert ratios["relu"] == 1.0 and ratios["relu"].lo is None  # the reference itself: exactly 1
         assert set(ratios) == set(NAMES)
         assert all(math.isfinite(v) and v > 0 for v in ratios.values())
+        own = (backend, bench.OWN_IMPL[backend], "forward_backward")
+        rows = {r["name"]: r for r in result["rows"] if (r["backend"], r["impl"], r["pass"]) == own}
+        for name in NAMES[1:]:  # the ratio measured in the same rounds, not the ratio of the medians
+            paired = bench.paired_ratio(rows[name]["times_s"], rows[name]["relu_s"])
+            assert ratios[name] == float(paired) and (ratios[name].lo, ratios[name].hi) == (paired.lo, paired.hi)
     assert bench.speed_vs_relu(result, pass_="forward", impl="actlab_out")["relu"] == 1.0
     with pytest.raises(ActlabError, match="relu"):
         bench.speed_vs_relu({"rows": [r for r in result["rows"] if r["name"] != "relu"]})
@@ -104,8 +128,9 @@ def test_speed_vs_relu(result: dict) -> None:
 
 def test_tables(result: dict) -> None:
     text = bench.format_tables(result)
-    assert "numpy — forward backward" in text and "geomean" in text and "/textbook" in text
-    assert max(len(line) for line in text.splitlines()) <= 120
+    assert "numpy — forward backward" in text and "geomean" in text and "/textbook" in text and "/relu" in text
+    assert "%" in text.split("numpy — forward backward")[1]  # the spread of the ratios
+    assert max(len(line) for line in text.splitlines()) <= 140
 
 
 def test_save_load_round_trip(result: dict, tmp_path) -> None:
@@ -126,9 +151,17 @@ def test_load_errors(tmp_path) -> None:
     bad.write_text('{"schema": "something/else"}')
     with pytest.raises(ActlabError, match="schema"):
         bench.load(bad)
-    bad.write_text('{"schema": "actlab.bench/1"}')
+    bad.write_text('{"schema": "actlab.bench/2"}')
     with pytest.raises(ActlabError, match="incomplete"):
         bench.load(bad)
+
+
+def test_load_an_earlier_schema(result: dict, tmp_path) -> None:
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({**result, "schema": "actlab.bench/1"}))
+    with pytest.raises(ActlabError, match="earlier actlab bench") as info:
+        bench.load(old)
+    assert "\n" not in str(info.value) and f"actlab bench --quick --json {old}" in str(info.value)
 
 
 def test_bad_arguments() -> None:
@@ -179,3 +212,184 @@ def test_docstring_example() -> None:
     import doctest
 
     assert doctest.testmod(bench).failed == 0
+
+
+# --- the statistics, on synthetic timings (deterministic: fixed seeds, no clock) ---------------
+
+
+def _rounds(ratio: float, n: int, seed: int, drift: float = 1.0, noise: float = 0.05, outliers: int = 0):
+    """Times of two implementations over ``n`` rounds: the first ``ratio`` times the second, both slowed by
+    the same factor in a round (up to ``drift``), each with its own lognormal ``noise``, and ``outliers`` calls
+    of the first interrupted (five times as long)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    shared = rng.uniform(1.0, drift, n)
+    den = 1e-3 * shared * rng.lognormal(0.0, noise, n)
+    num = ratio * 1e-3 * shared * rng.lognormal(0.0, noise, n)
+    num[rng.choice(n, outliers, replace=False)] *= 5
+    return list(num), list(den)
+
+
+def test_paired_ratio_covers_a_known_ratio() -> None:
+    covered = 0
+    for seed in range(10):
+        num, den = _rounds(1.7, 15, seed, drift=4.0, outliers=2)
+        r = bench.paired_ratio(num, den)
+        assert r.rounds == 15 and r.lo <= r <= r.hi
+        assert abs(r / 1.7 - 1) < 0.08 and r.hi / r.lo < 1.2  # shared slow spells, interrupted calls cancel out
+        assert r.text() == f"{float(r):.2f}×" and not r.includes_one
+        covered += r.lo <= 1.7 <= r.hi
+    assert covered >= 8  # a 95% interval: one miss in ten is chance, more is not
+
+
+def test_paired_ratio_interval_coverage() -> None:
+    """Over many synthetic measurements the 95% interval holds the true ratio about 95% of the time."""
+    covered = 0
+    for seed in range(200):
+        num, den = _rounds(1.3, 15, 1000 + seed, drift=2.0, noise=0.1)
+        r = bench.paired_ratio(num, den)
+        covered += r.lo <= 1.3 <= r.hi
+    assert 0.9 <= covered / 200 <= 1.0
+
+
+def test_pairing_cancels_what_a_round_shares() -> None:
+    """Rounds slowed up to 4× (both implementations alike) leave the paired ratio where it is; the same times
+    paired with the wrong rounds (as two separate measurements would be) do not."""
+    worst_paired = worst_unpaired = 0.0
+    for seed in range(10):
+        num, den = _rounds(1.0, 15, seed, drift=4.0, noise=0.01)
+        paired = bench.paired_ratio(num, den)
+        assert paired.includes_one and paired.hi / paired.lo < 1.05
+        unpaired = bench.paired_ratio(num, den[1:] + den[:1])
+        worst_paired = max(worst_paired, abs(paired - 1))
+        worst_unpaired = max(worst_unpaired, abs(unpaired - 1))
+    assert worst_paired < 0.02 < 0.1 < worst_unpaired
+
+
+def test_ratio_text() -> None:
+    near = bench.Ratio(1.04, 0.97, 1.10, 15)
+    assert near.includes_one and near.text() == "≈ 1"
+    assert near.text(spread="interval") == "≈ 1 (0.97–1.10)" and near.text(spread="percent") == "≈ 1 ±7%"
+    far = bench.Ratio(0.5, 0.45, 0.52, 15)
+    assert not far.includes_one and far.text() == "0.50×" and far.text(spread="interval") == "0.50× (0.45–0.52)"
+    assert bench.Ratio(1.0).text() == "1.00×"  # the reference itself, no interval
+    assert bench.Ratio.from_dict(far.as_dict()) == far and bench.Ratio.from_dict(far.as_dict()).hi == 0.52
+    few = bench.paired_ratio([1.0, 1.1], [1.0, 1.0])  # too few rounds for a 95% interval
+    assert few.lo is None and few.text(spread="interval") == f"{float(few):.2f}×"
+
+
+def test_paired_ratio_errors() -> None:
+    with pytest.raises(ActlabError, match="paired"):
+        bench.paired_ratio([1.0, 2.0], [1.0])
+    with pytest.raises(ActlabError, match="paired"):
+        bench.paired_ratio([], [])
+
+
+def test_schedule_runs_each_once_per_round_in_varying_order() -> None:
+    import numpy as np
+
+    k, rounds = 6, 30
+    order = bench._schedule(k, rounds, np.random.default_rng(0))
+    assert len(order) == rounds and all(sorted(r) == list(range(k)) for r in order)
+    assert len({tuple(r) for r in order}) > rounds // 2  # not one fixed order
+    for i in range(k):  # each implementation is sometimes first and sometimes last
+        positions = {r.index(i) for r in order}
+        assert 0 in positions or k - 1 in positions
+    assert order == bench._schedule(k, rounds, np.random.default_rng(0))  # reproducible
+
+
+def test_ratio_of_pairs_only_the_same_rounds(result: dict) -> None:
+    rows = [r for r in result["rows"] if r["backend"] == "numpy" and r["pass"] == "forward"]
+    mine = {(r["name"], r["impl"]): r for r in rows}
+    a, b = mine[("gelu", "actlab")], mine[("gelu", "textbook")]
+    assert bench.ratio_of(a, b) == float(bench.paired_ratio(a["times_s"], b["times_s"]))
+    other = bench.ratio_of(a, mine[("relu", "actlab")])  # another activation's block: other rounds, no interval
+    assert other == a["median_s"] / mine[("relu", "actlab")]["median_s"] and other.lo is None
+
+
+def test_quick_settings() -> None:
+    """What `actlab table` and the report measure when there is no benchmark file."""
+    q = bench.QUICK
+    assert set(q) <= set(inspect.signature(bench.run).parameters)
+    assert q["impls"] == "own" and "forward_backward" in q["passes"]  # what the table's speed column says
+    assert q["size"] % bench.ROW == 0 and q["size"] >= 2**20  # a layer's tensor, not the per-call overhead
+    try:
+        from actlab.torch._ops import FUSE_MIN_NUMEL
+    except ImportError:
+        FUSE_MIN_NUMEL = 0
+    assert q["size"] >= FUSE_MIN_NUMEL  # PyTorch runs the fused kernels a real tensor gets
+    r = bench.paired_ratio([1.0 + 0.01 * i for i in range(q["repeats"])], [1.0] * q["repeats"])
+    assert r.lo is not None  # enough rounds for an interval
+    pytest.importorskip("torch")
+    assert bench._check(None, bench.BACKENDS, "float32", q["size"], 1, q["repeats"])
+
+
+def test_own_only_run() -> None:
+    r = bench.run(names=["relu", "relu6"], size=SMALL, repeats=ROUNDS, impls="own", passes=["forward_backward"])
+    assert {(row["impl"], row["pass"]) for row in r["rows"]} == {
+        (bench.OWN_IMPL[b], "forward_backward") for b in r["config"]["backends"]
+    }
+    assert r["config"]["impls"] == "own" and r["config"]["passes"] == ["forward_backward"]
+    for backend in r["config"]["backends"]:  # one block per backend: relu6 paired with relu's own rows
+        rows = {row["name"]: row for row in r["rows"] if row["backend"] == backend}
+        assert rows["relu6"]["block"] == rows["relu"]["block"] and "vs_relu" not in rows["relu"]
+        assert rows["relu6"]["relu_s"] == rows["relu"]["times_s"]
+        assert bench.speed_vs_relu(r, backend)["relu6"] == float(bench.ratio_of(rows["relu6"], rows["relu"]))
+    with pytest.raises(ActlabError, match="impls"):
+        bench.run(names=["relu"], size=SMALL, repeats=1, impls="mine")
+    with pytest.raises(ActlabError, match="pass"):
+        bench.run(names=["relu"], size=SMALL, repeats=1, passes=["sideways"])
+
+
+class _FakeClock:
+    """A clock that advances only when a fake implementation runs: rounds measured without timing anything."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.calls: list[str] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def case(self, label: str, impl: str, cost: Callable[[], float]) -> bench.Case:
+        def fn() -> None:
+            self.calls.append(label)
+            self.t += cost()
+
+        return bench.Case("numpy", impl, "forward", fn, 1)
+
+
+def _measure(noise: float, repeats: int = 7, max_repeats: int = 25):
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    clock = _FakeClock()
+    mine = clock.case("mine", "actlab", lambda: 2e-3 * rng.lognormal(0, noise))
+    peer = clock.case("peer", "textbook", lambda: 3e-3 * rng.lognormal(0, noise))
+    relu = clock.case("relu", "actlab", lambda: 1e-3 * rng.lognormal(0, noise))
+    times = bench._rounds([mine, peer, relu], [relu], repeats, max_repeats, clock, np.random.default_rng(0))
+    return clock.calls, times
+
+
+def test_rounds_stop_when_the_ratio_is_known() -> None:
+    calls, times = _measure(noise=0.0)  # steady: the interval is a point after the minimum of rounds
+    assert [len(t) for t in times] == [7, 7, 7]
+    # one calibrating call each, then samples of at least MIN_SAMPLE_S: 2 calls of 2 ms, 2 of 3 ms, 4 of 1 ms
+    assert len(calls) == 3 + (7 + bench.WARMUP_ROUNDS) * (2 + 2 + 4)
+    assert bench.paired_ratio(times[0], times[2]).text(spread="interval") == "2.00× (2.00–2.00)"
+    calls, times = _measure(noise=0.3)  # noisy: more rounds, up to the maximum
+    assert 7 < len(times[0]) <= 25 and len({len(t) for t in times}) == 1
+    r = bench.paired_ratio(times[0], times[2])
+    assert len(times[0]) == 25 or (r.hi <= r * 1.05 and r.lo >= r * 0.95)
+
+
+def test_rounds_run_each_implementation_once_per_round() -> None:
+    calls, times = _measure(noise=0.0)
+    assert calls[:3] == ["mine", "peer", "relu"]  # one calibrating call each
+    rounds = [calls[i : i + 8] for i in range(3, len(calls), 8)]
+    assert len(rounds) == 7 + bench.WARMUP_ROUNDS
+    for r in rounds:  # 2 calls of mine and peer, 4 of relu, interleaved: a permutation, again, then relu alone
+        assert sorted(r[:3]) == ["mine", "peer", "relu"] and r[3:6] == r[:3] and r[6:] == ["relu", "relu"]
+    assert len({tuple(r[:3]) for r in rounds}) > 1  # the order changes from round to round
+    assert times[2] == pytest.approx([1e-3] * 7)  # time per call, not per sample

@@ -51,7 +51,7 @@ def evil_spec() -> actlab.Elementwise:
 
 
 def fake_bench(names: list[str]) -> dict:
-    """A result in the ``actlab.bench/1`` schema with made-up times: the i-th name takes i + 2 times relu's."""
+    """A result in the ``actlab.bench/2`` schema with made-up times: the i-th name takes i + 2 times relu's."""
     rows = []
     for i, name in enumerate(names):
         for backend, impl in (("numpy", "actlab"), ("torch", "actlab_torch")):
@@ -72,7 +72,7 @@ def fake_bench(names: list[str]) -> dict:
                     }
                 )
     return {
-        "schema": "actlab.bench/1",
+        "schema": "actlab.bench/2",
         "created": "2026-01-01T00:00:00",
         "machine": {"cpu": "<b>test cpu</b>", "cores": 2},
         "config": {

@@ -33,14 +33,34 @@ array written and read back costs another 2n b.
 
 **Method.**  The input is a fixed-seed standard normal × 3 array of shape (size/1024, 1024),
 so both branches of piecewise functions are taken and the gated kinds and maxout split the
-last axis evenly.  For each activation every implementation and pass is run once to warm up
-(allocations, compiled kernels), then ``repeats`` times, interleaved — one call of each in
-turn, the order rotated each round — so that a slow spell of the machine hits all of them
-alike; the median, minimum and maximum times are kept.  The copy bandwidth is the median of
-at least five copies lasting 0.2 s in all.  The run is marked ``busy`` when the load average
-exceeded the core count at the start, when the copy bandwidth moved by more than 25 % between
-start and end (a drop means the machine got busier; a rise, that the reference was taken on
-a busy machine), or when the repeats of a typical measurement spread by more than a factor 1.5.
+last axis evenly.  Every PyTorch kernel is compiled first, so that no compiler work runs
+beside a timing.  Then, one activation at a time, its implementations and passes — and ReLU's
+own implementation for the same passes, the reference of every ``/relu`` ratio — are timed in
+rounds: each round runs every one of them once, in a fresh random order, so that a slow spell
+of the machine hits all of them alike and none always follows the same neighbour.  With
+``impls="own"`` (the quick settings) a block of rounds holds the whole catalog of one backend,
+ReLU among it: each activation's neighbours are drawn from the whole catalog, and what a costly
+neighbour leaves behind (cold caches, a grown heap) falls on ReLU as often as on the others —
+timed beside one costly activation only, ReLU's own time rose by up to a factor 2.  A call shorter than 4 ms is repeated
+within its sample until the sample lasts 4 ms, its calls interleaved with the other samples'
+calls.  Two settling rounds are run first and dropped (the allocator needs a few calls to
+reach its steady state), then ``repeats`` rounds, and with ``max_repeats`` more, until every
+ratio to ReLU has a confidence interval within ±5 % (:data:`PRECISION`).  With one thread
+the clock is the CPU time of the measuring thread, which leaves out the time the machine
+gives the core to other programs; with more, the wall time.  The garbage collector is paused
+inside a block, and glibc is asked to keep freed memory for reuse.
+
+**Ratios.**  Every ratio printed — to ReLU, to a peer — is paired: the per-round ratio of the
+two times measured in the same round, summarised by its median over the rounds, with the
+distribution-free 95 % confidence interval of that median from order statistics
+(:func:`paired_ratio`, :class:`Ratio`); where the interval holds 1 it is printed ``≈ 1``.  The
+rows keep every round's time (``times_s``) and, for actlab's own implementation, ReLU's times
+in the same rounds (``relu_s``) and the ratio (``vs_relu``).  The copy bandwidth is the median
+of at least five copies lasting 0.2 s in all.  The run is marked ``busy`` when the load
+average exceeded the core count at the start, when the copy bandwidth moved by more than 25 %
+between start and end (a drop means the machine got busier; a rise, that the reference was
+taken on a busy machine), or when the rounds of a typical measurement spread by more than a
+factor 1.25 between their quartiles.
 ``identity`` in PyTorch returns its input without a pass over memory: its fraction of the
 bandwidth exceeds 1 and means only that there is nothing to do.
 
@@ -67,6 +87,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import gc
 import inspect
 import json
 import math
@@ -86,12 +107,33 @@ from .catalog import registry
 from .catalog.spec import Elementwise, Gated
 from .errors import ActlabError
 
-SCHEMA = "actlab.bench/1"
+SCHEMA = "actlab.bench/2"
+OLD_SCHEMAS = ("actlab.bench/1",)
+"""Schemas of earlier versions: their files hold no per-round times, so they are measured again."""
 DEFAULT_PATH = "actlab-bench.json"
-QUICK: dict[str, int] = dict(size=2**20, repeats=3)
-"""The settings of ``actlab bench --quick`` (a few seconds per activation)."""
+QUICK: dict[str, Any] = dict(size=2**20, repeats=7, max_repeats=15, impls="own", passes=("forward_backward",))
+"""The settings of ``actlab bench --quick``, of ``actlab table`` and of the report when no benchmark file
+exists: actlab's own implementations, forward + backward (a training step's cost), each paired with ReLU
+in 7 to 15 rounds (until every ratio to ReLU is known within ±PRECISION), on 2**20 elements: 4 MiB in
+float32, a layer of a small network, larger than the L2 cache; the per-call overhead (measured on a
+two-core Xeon: about 40 µs for ReLU forward + backward in PyTorch and 30 µs in NumPy at 1024 elements)
+is a few percent of ReLU's 1 to 5 ms there, so the ratio is one of time per element, and PyTorch runs
+the fused kernels (FUSE_MIN_NUMEL) that a real tensor gets."""
 DEFAULT_SIZE = 16 * 2**20
 DEFAULT_REPEATS = 7
+IMPLS = ("all", "own")
+WARMUP_ROUNDS = 2
+MIN_SAMPLE_S = 0.004
+"""A call shorter than this is repeated within one sample (up to MAX_CALLS times) until the sample lasts this
+long: a millisecond call is either undisturbed or loses its cache to another program, a sample of several calls
+averages over that as a longer call does."""
+MAX_CALLS = 64
+"""Rounds run before the timed ones and not kept: the first calls after a kernel's compilation run slower
+for a few rounds while the allocator settles (fresh pages are faulted in until it keeps freed blocks)."""
+CONFIDENCE = 0.95
+"""Confidence level of the interval given with every ratio."""
+PRECISION = 0.05
+"""With ``max_repeats``, rounds are added until every ratio to ReLU has an interval within ±PRECISION."""
 ROW = 1024
 """Length of the last axis of the input: the gated kinds and maxout split it."""
 BACKENDS = ("numpy", "torch")
@@ -109,11 +151,99 @@ CROSS = (
 actlab's NumPy backend is set against PyTorch's kernels and its fast mode against the textbook forms."""
 BUSY_DROP = 0.25
 BANDWIDTH_MIN_S = 0.2
-BUSY_SPREAD = 1.5
+BUSY_SPREAD = 1.25
+"""Median over measurements of the upper over the lower quartile of the rounds above which the run is busy."""
 
 
 class BenchError(ActlabError, ValueError):
     """A benchmark that cannot be run or a results file that cannot be read."""
+
+
+# --- statistics of paired rounds --------------------------------------------------------------
+
+
+class Ratio(float):
+    """A measured time ratio: the median over rounds of the per-round ratio, with the ``confidence``
+    interval of that median (``lo``, ``hi``; ``None`` when too few rounds give one, or for the reference
+    itself) and the number of rounds.  It is a float, so it compares and formats as its median."""
+
+    lo: float | None
+    hi: float | None
+    rounds: int
+
+    def __new__(cls, value: float, lo: float | None = None, hi: float | None = None, rounds: int = 0) -> Ratio:
+        self = super().__new__(cls, value)
+        self.lo, self.hi, self.rounds = lo, hi, rounds
+        return self
+
+    @property
+    def includes_one(self) -> bool:
+        """Whether the interval holds 1: the two times are not told apart by this measurement."""
+        return self.lo is not None and self.hi is not None and self.lo <= 1.0 <= self.hi
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ratio": float(self), "lo": self.lo, "hi": self.hi, "rounds": self.rounds}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Ratio:
+        return cls(float(d["ratio"]), d.get("lo"), d.get("hi"), int(d.get("rounds", 0)))
+
+    def text(self, digits: int = 2, spread: str | None = None, unit: str = "×") -> str:
+        """``"1.52×"``, or ``"≈ 1"`` when the interval holds 1.  ``spread="interval"`` adds the interval,
+        ``"1.52× (1.48–1.57)"``; ``spread="percent"`` its larger distance from the median, ``"1.52× ±3%"``."""
+        main = "≈ 1" if self.includes_one else f"{float(self):.{digits}f}{unit}"
+        if spread and self.lo is not None and self.hi is not None:
+            if spread == "interval":
+                main += f" ({self.lo:.{digits}f}–{self.hi:.{digits}f})"
+            else:
+                v = float(self)
+                main += f" ±{100 * max(self.hi / v - 1, 1 - self.lo / v):.0f}%"
+        return main
+
+
+def paired_ratio(num: Sequence[float], den: Sequence[float], confidence: float = CONFIDENCE) -> Ratio:
+    """The ratio of two implementations' times measured in the same rounds: the median of the per-round
+    ratios ``num[i] / den[i]``, with the distribution-free confidence interval of that median from order
+    statistics (:func:`scipy.stats.quantile_test`; it needs at least 6 rounds at 95 %).
+
+    Pairing cancels what a round shares (a slow spell of the machine slows both), and the median ignores
+    the rounds where one call alone was interrupted.
+
+    >>> slow = [2.0, 2.2, 1.8, 2.1, 4.0, 2.0, 1.9, 2.05, 1.95, 2.0]  # the fifth call was interrupted
+    >>> fast = [1.0, 1.1, 0.9, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    >>> paired_ratio(slow, fast).text(spread="interval")
+    '2.00× (1.95–2.10)'
+    >>> paired_ratio(fast, [1.02, 1.0, 0.95, 1.03, 1.0, 0.98, 0.97, 1.01, 1.04, 0.99]).text(spread="interval")
+    '≈ 1 (0.96–1.03)'
+    """
+    if len(num) != len(den) or not num:
+        raise BenchError(f"paired times must be two non-empty lists of one length; got {len(num)} and {len(den)}")
+    logs = np.log(np.asarray(num, dtype=float)) - np.log(np.asarray(den, dtype=float))
+    value = float(np.exp(np.median(logs)))
+    lo = hi = None
+    if len(logs) > 1:
+        from scipy import stats
+
+        ci = stats.quantile_test(logs, q=0.0, p=0.5).confidence_interval(confidence)
+        if math.isfinite(ci.low) and math.isfinite(ci.high):
+            lo, hi = float(np.exp(ci.low)), float(np.exp(ci.high))
+    return Ratio(value, lo, hi, len(logs))
+
+
+def _precise(times: Sequence[Sequence[float]], pairs: Sequence[tuple[int, int]], skip: int) -> bool:
+    """Whether every paired ratio ``times[i] / times[j]`` (rounds after the first ``skip``) has an interval
+    within ±PRECISION of its median."""
+    for i, j in pairs:
+        r = paired_ratio(times[i][skip:], times[j][skip:])
+        if r.lo is None or r.hi is None or r.hi > r * (1 + PRECISION) or r.lo < r * (1 - PRECISION):
+            return False
+    return True
+
+
+def _schedule(k: int, rounds: int, rng: np.random.Generator) -> list[list[int]]:
+    """The order of ``k`` implementations in each of ``rounds`` rounds: every round runs each once, in a
+    fresh random order, so that no implementation always follows the same one (and inherits its caches)."""
+    return [[int(i) for i in rng.permutation(k)] for _ in range(rounds)]
 
 
 # --- the cases measured ----------------------------------------------------------------------
@@ -456,14 +586,85 @@ def _torch_cases(name: str, x_np: np.ndarray, g_np: np.ndarray) -> list[Case]:
 # --- measuring -------------------------------------------------------------------------------
 
 
-def _copy_bandwidth(src: np.ndarray, dst: np.ndarray, repeats: int) -> list[float]:
+def clock(threads: int) -> tuple[str, Callable[[], float]]:
+    """The clock the measurement reads: with one thread, the CPU time of the measuring thread (user and
+    system, page faults included), which does not count the time the machine gives the core to other
+    programs — on a shared machine the wall time of a millisecond call is either its own or that plus a
+    time slice of someone else's; with more threads, the wall time (the work is spread over threads)."""
+    if threads == 1 and hasattr(time, "thread_time"):
+        return "thread_time", time.thread_time
+    return "perf_counter", time.perf_counter
+
+
+def _copy_bandwidth(src: np.ndarray, dst: np.ndarray, repeats: int, now: Callable[[], float]) -> list[float]:
     """Times of ``np.copyto(dst, src)``: at least ``repeats`` of them and at least BANDWIDTH_MIN_S in all."""
     times: list[float] = []
     while len(times) < repeats or (sum(times) < BANDWIDTH_MIN_S and len(times) < 1000):
-        t = time.perf_counter()
+        t = now()
         np.copyto(dst, src)
-        times.append(time.perf_counter() - t)
+        times.append(now() - t)
     return times
+
+
+def _rounds(
+    live: list[Case],
+    refs: list[Case],
+    repeats: int,
+    max_repeats: int,
+    now: Callable[[], float],
+    rng: np.random.Generator,
+) -> list[list[float]]:
+    """Times per call of ``live`` (each already run once) over WARMUP_ROUNDS + ``repeats`` .. ``max_repeats``
+    rounds, each round in a fresh random order; the warm-up rounds are dropped.  A sample repeats a call that
+    takes less than MIN_SAMPLE_S until it lasts that long, its calls interleaved with the other samples' calls
+    (A B C A B C ...) so that what disturbs one disturbs its neighbours alike.  After ``repeats`` rounds,
+    stops as soon as every ratio of actlab's own implementation to ReLU's (``refs``) is known within
+    ±PRECISION."""
+    ref_ids = {id(c) for c in refs}
+    ref_of = {(c.backend, c.pass_): i for i, c in enumerate(live) if id(c) in ref_ids}
+    pairs = [  # (actlab's own, ReLU's): the ratios that decide when to stop
+        (i, ref_of[(c.backend, c.pass_)])
+        for i, c in enumerate(live)
+        if c.impl == OWN_IMPL[c.backend] and (c.backend, c.pass_) in ref_of and id(c) not in ref_ids
+    ]
+    calls = []  # calls per sample: a sample of MIN_SAMPLE_S at least, so that one interruption weighs little
+    for c in live:
+        t = now()
+        c.fn()
+        calls.append(max(1, min(MAX_CALLS, math.ceil(MIN_SAMPLE_S / max(now() - t, 1e-9)))))
+    times: list[list[float]] = [[] for _ in live]
+    for done, order in enumerate(_schedule(len(live), WARMUP_ROUNDS + max_repeats, rng), start=1):
+        spent = [0.0] * len(live)
+        for rep in range(max(calls)):  # the calls of a sample interleaved with the others': paired call by call
+            for i in order:
+                if rep < calls[i]:
+                    t = now()
+                    live[i].fn()
+                    spent[i] += now() - t
+        for i, k in enumerate(calls):
+            times[i].append(spent[i] / k)
+        if done - WARMUP_ROUNDS >= repeats and _precise(times, pairs, WARMUP_ROUNDS):
+            break
+    return [ts[WARMUP_ROUNDS:] for ts in times]  # the settling rounds are not kept
+
+
+def _keep_freed_memory() -> None:
+    """Ask glibc to keep freed blocks below 32 MiB for reuse instead of returning them to the system: otherwise
+    each call's fresh output arrays are page-faulted in anew whenever the heap was trimmed, and the cost of that
+    (the kernel zeroing pages) depends on what the allocations of the previous calls left and on the other
+    programs' memory traffic — it varied the time of the same ReLU call by a factor 2 from one activation's
+    rounds to the next.  A long-running training process reaches the same steady state by itself.  The setting
+    stays for the rest of the process; elsewhere than on glibc this does nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: blocks below 32 MiB come from the heap ...
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: ... which is not given back below 1 GiB free at its top
+    except (OSError, AttributeError):
+        pass
 
 
 def _cpu_name() -> str:
@@ -501,6 +702,15 @@ def _check(names: Sequence[str] | None, backends: Sequence[str], dtype: str, siz
     return list(dict.fromkeys(canonical)), list(dict.fromkeys(backends))
 
 
+def _check_passes(passes: Sequence[str]) -> list[str]:
+    if isinstance(passes, str):
+        passes = (passes,)
+    bad = [p for p in passes if p not in PASSES]
+    if bad or not passes:
+        raise BenchError(f"unknown pass {bad[0]!r}; use {', '.join(PASSES)}" if bad else "no pass to measure")
+    return [p for p in PASSES if p in passes]
+
+
 def run(
     names: Sequence[str] | None = None,
     backends: Sequence[str] = BACKENDS,
@@ -509,13 +719,28 @@ def run(
     threads: int = 1,
     repeats: int = DEFAULT_REPEATS,
     progress: Callable[[int, int, str], None] | None = None,
+    impls: str = "all",
+    passes: Sequence[str] = PASSES,
+    max_repeats: int | None = None,
 ) -> dict[str, Any]:
     """Measure the activations ``names`` (default: the whole catalog); returns the results as a dict.
 
-    ``progress(i, total, label)`` is called as the measurement advances.  The PyTorch
-    backend is skipped, with a note, when PyTorch is not installed.
+    ``repeats`` is the number of rounds: in each round every implementation and pass of one activation —
+    and ReLU's own implementation, the reference of the ``vs_relu`` ratios — runs once, in a random order.
+    With ``max_repeats``, rounds are added (up to that many) until the interval of every ratio to ReLU is
+    within ±:data:`PRECISION` of it: a noisy measurement gets more rounds, a steady one no more than needed.
+    ``impls="own"`` measures actlab's own implementations only (no peers); ``passes`` chooses the passes.
+    ``progress(i, total, label)`` is called as the measurement advances.  The PyTorch backend is
+    skipped, with a note, when PyTorch is not installed.
     """
     names, backends = _check(names, backends, dtype, size, threads, repeats)
+    if max_repeats is None:
+        max_repeats = repeats
+    if isinstance(max_repeats, bool) or not isinstance(max_repeats, int) or max_repeats < repeats:
+        raise BenchError(f"max_repeats must be an integer of at least repeats ({repeats}); got {max_repeats!r}")
+    passes = _check_passes(passes)
+    if impls not in IMPLS:
+        raise BenchError(f"impls must be one of {', '.join(IMPLS)}; got {impls!r}")
     notes: list[str] = []
     if "torch" in backends and not _importable("torch"):
         backends.remove("torch")
@@ -539,66 +764,128 @@ def run(
     x = x.reshape(size // ROW, ROW)
     copy_dst = np.empty_like(x)
     copy_bytes = 2 * x.nbytes
-    bw_repeats = max(5, repeats)
-    _copy_bandwidth(x, copy_dst, 1)
-    start = statistics.median(_copy_bandwidth(x, copy_dst, bw_repeats))
+    bw_repeats = max(5, min(repeats, 15))
+    clock_name, now = clock(threads)
+    _copy_bandwidth(x, copy_dst, 1, now)
+    start = statistics.median(_copy_bandwidth(x, copy_dst, bw_repeats, now))
+    order_rng = np.random.default_rng(1)
+
+    def cases_for(name: str, g: np.ndarray, own_only: bool) -> list[Case]:
+        cases: list[Case] = []
+        if "numpy" in backends:
+            cases += _numpy_cases(name, x, g, threads)
+        if "torch" in backends:
+            cases += _torch_cases(name, x, g)
+        return [c for c in cases if c.pass_ in passes and (not own_only or c.impl == OWN_IMPL[c.backend])]
+
+    # ReLU's own implementations: timed again in every activation's rounds, the reference of its ratios
+    relu_g = rng.standard_normal(x.shape, dtype=np.dtype(dtype).type)
+    references = {(c.backend, c.pass_): c for c in cases_for("relu", relu_g, True)}
 
     rows: list[dict[str, Any]] = []
     spreads: list[float] = []
-    total = len(names) * (repeats + 1)
-    step = 0
+    total = len(names) * (max_repeats + 1)
+    step = 0.0
+    _keep_freed_memory()
+    gc_was_enabled = gc.isenabled()
     try:
-        for name in names:
+        if "torch" in backends:  # compile every kernel first: no compiler work left running beside the timings
+            for name in names:
+                if progress is not None:
+                    progress(0, total, f"{name} compiling")
+                spec = registry.spec(name)
+                g0 = np.ones(spec.out_shape(x.shape, spec.defaults()), dtype=x.dtype)
+                for c in _torch_cases(name, x, g0):
+                    if c.pass_ in passes and (impls == "all" or c.impl == OWN_IMPL["torch"]):
+                        try:
+                            c.fn()
+                        except Exception:  # noted when the case is measured
+                            pass
+                del g0
+        # the blocks of rounds: (name, case) entries, and the entries timed only as the reference
+        blocks: list[tuple[list[tuple[str, Case]], list[Case]]] = []
+        g_of: dict[tuple[int, ...], np.ndarray] = {}  # one output gradient per shape, shared
+
+        def g_for(name: str) -> np.ndarray:
             spec = registry.spec(name)
-            act_p = spec.defaults()
-            out_shape = spec.out_shape(x.shape, act_p)
-            g = rng.standard_normal(out_shape, dtype=np.dtype(dtype).type)
-            cases: list[Case] = []
-            if "numpy" in backends:
-                cases += _numpy_cases(name, x, g, threads)
-            if "torch" in backends:
-                cases += _torch_cases(name, x, g)
+            shape = tuple(spec.out_shape(x.shape, spec.defaults()))
+            if shape not in g_of:
+                g_of[shape] = rng.standard_normal(shape, dtype=np.dtype(dtype).type)
+            return g_of[shape]
+
+        if impls == "own":
+            # actlab's own implementations only: one block per backend holding every activation, so that each
+            # one's neighbours in a round are drawn at random from the whole catalog, ReLU included, and what a
+            # costly neighbour leaves behind (caches, the heap) falls on ReLU as often as on anyone
+            every = [(n, c) for n in names for c in cases_for(n, g_for(n), True)]
+            blocks += [([(n, c) for n, c in every if c.backend == b], []) for b in backends]
+            del every
+        else:  # one block per activation, ReLU's own implementations timed beside it
+            for name in names:
+                entries = [(name, c) for c in cases_for(name, g_for(name), False)]
+                wanted = {(c.backend, c.pass_) for _, c in entries}
+                refs = [] if name == "relu" else [c for k, c in references.items() if k in wanted]
+                blocks.append((entries, refs))
+        for block, (entries, refs) in enumerate(blocks):
+            label = entries[0][0] if impls == "all" and entries else f"{entries[0][1].backend if entries else ''}"
             if progress is not None:
-                progress(step, total, f"{name} warm-up")
-            live = []
-            for c in cases:  # warm-up; a peer that fails on this input is left out
+                progress(int(step), total, f"{label} warm-up")
+            live: list[tuple[str, Case]] = []
+            for name, c in entries + [("relu", c) for c in refs]:  # warm-up; a peer that fails is left out
                 try:
                     c.fn()
-                    live.append(c)
+                    live.append((name, c))
                 except Exception as exc:  # a peer's own failure is noted, not raised
                     notes.append(f"{name} {c.backend}/{c.impl}/{c.pass_} skipped: {type(exc).__name__}: {exc}")
-            step += 1
-            times: list[list[float]] = [[] for _ in live]
-            for r in range(repeats):
-                if progress is not None:
-                    progress(step, total, name)
-                k = len(live)
-                for j in range(k):
-                    i = (j + r) % k
-                    t = time.perf_counter()
-                    live[i].fn()
-                    times[i].append(time.perf_counter() - t)
-                step += 1
-            for c, ts in zip(live, times):
-                med, lo, hi = statistics.median(ts), min(ts), max(ts)
-                med = max(med, 1e-9)
+            ref_ids = {id(c) for c in refs}
+            # the reference of each (backend, pass): ReLU's own implementation in this block
+            reference = [
+                c for n, c in live if n == "relu" and c.impl == OWN_IMPL[c.backend] and (id(c) in ref_ids or not refs)
+            ]
+            gc.collect()
+            gc.disable()  # no collection of someone else's garbage inside a timing
+            try:
+                times = _rounds([c for _, c in live], reference, repeats, max_repeats, now, order_rng)
+            finally:
+                if gc_was_enabled:
+                    gc.enable()
+            step += (max_repeats + 1) * len(names) / len(blocks)
+            if progress is not None:
+                progress(int(step), total, label)
+            ref_times = {
+                (c.backend, c.pass_): [max(float(f"{t:.6g}"), 1e-9) for t in ts]
+                for (_, c), ts in zip(live, times)
+                if any(c is r for r in reference)
+            }
+            for (name, c), ts in zip(live, times):
+                if id(c) in ref_ids:
+                    continue
+                ts = [max(float(f"{t:.6g}"), 1e-9) for t in ts]  # 6 digits: far finer than the noise
+                med = statistics.median(ts)
                 gbs = c.bytes / med / 1e9
-                rows.append(
-                    {
-                        "name": name,
-                        "backend": c.backend,
-                        "impl": c.impl,
-                        "pass": c.pass_,
-                        "median_s": med,
-                        "min_s": max(lo, 1e-9),
-                        "max_s": max(hi, 1e-9),
-                        "elements_per_s": x.size / med,
-                        "gbs": gbs,
-                        "fraction_of_bandwidth": gbs / (copy_bytes / start / 1e9),
-                    }
-                )
-                spreads.append(hi / max(lo, 1e-12))
-            del cases, live
+                row: dict[str, Any] = {
+                    "name": name,
+                    "backend": c.backend,
+                    "impl": c.impl,
+                    "pass": c.pass_,
+                    "median_s": med,
+                    "min_s": min(ts),
+                    "max_s": max(ts),
+                    "elements_per_s": x.size / med,
+                    "gbs": gbs,
+                    "fraction_of_bandwidth": gbs / (copy_bytes / start / 1e9),
+                    "block": block,
+                    "times_s": ts,
+                }
+                ref = ref_times.get((c.backend, c.pass_))
+                if c.impl == OWN_IMPL[c.backend] and name != "relu" and ref is not None:
+                    row["relu_s"] = ref
+                    row["vs_relu"] = paired_ratio(ts, ref).as_dict()
+                rows.append(row)
+                if len(ts) >= 4:
+                    q1, _, q3 = statistics.quantiles(ts, n=4)
+                    spreads.append(q3 / q1)
+            del live
     finally:
         if torch_threads is not None:
             import torch
@@ -607,13 +894,13 @@ def run(
     if progress is not None:
         progress(total, total, "done")
 
-    end = statistics.median(_copy_bandwidth(x, copy_dst, bw_repeats))
+    end = statistics.median(_copy_bandwidth(x, copy_dst, bw_repeats, now))
     gbs_start, gbs_end = copy_bytes / start / 1e9, copy_bytes / end / 1e9
     if min(gbs_start, gbs_end) < (1 - BUSY_DROP) * max(gbs_start, gbs_end):
         change = "fell" if gbs_end < gbs_start else "rose"
         reasons.append(f"copy bandwidth {change} from {gbs_start:.1f} to {gbs_end:.1f} GB/s during the run")
-    if repeats > 1 and spreads and statistics.median(spreads) > BUSY_SPREAD:
-        reasons.append(f"repeats spread by a median factor {statistics.median(spreads):.2f} (max/min)")
+    if spreads and statistics.median(spreads) > BUSY_SPREAD:
+        reasons.append(f"rounds spread by a median factor {statistics.median(spreads):.2f} (upper/lower quartile)")
 
     result = {
         "schema": SCHEMA,
@@ -630,8 +917,14 @@ def run(
             "size": size,
             "threads": threads,
             "repeats": repeats,
+            "max_repeats": max_repeats,
+            "precision": PRECISION,
             "backends": backends,
             "names": names,
+            "impls": impls,
+            "passes": list(passes),
+            "confidence": CONFIDENCE,
+            "clock": clock_name,
         },
         "bandwidth": {"gbs": gbs_start, "gbs_end": gbs_end, "median_s": start},
         "busy": bool(reasons),
@@ -673,6 +966,11 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise BenchError(f"no benchmark results at {path}; run `actlab bench --json {path}`") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BenchError(f"cannot read benchmark results {path}: {exc}") from None
+    if isinstance(data, dict) and data.get("schema") in OLD_SCHEMAS:
+        raise BenchError(
+            f"{path} was written by an earlier actlab bench (schema {data['schema']!r}, no per-round times); "
+            f"measure again: `actlab bench --quick --json {path}`"
+        )
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise BenchError(f"{path} is not an actlab benchmark file (schema {found!r}, expected {SCHEMA!r})")
@@ -685,25 +983,44 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
 # --- summaries -------------------------------------------------------------------------------
 
 
-def _medians(result: dict[str, Any], backend: str, pass_: str, impl: str) -> dict[str, float]:
+def _rows(result: dict[str, Any], backend: str, pass_: str, impl: str) -> dict[str, dict[str, Any]]:
     return {
-        r["name"]: r["median_s"]
-        for r in result["rows"]
-        if r["backend"] == backend and r["pass"] == pass_ and r["impl"] == impl
+        r["name"]: r for r in result["rows"] if r["backend"] == backend and r["pass"] == pass_ and r["impl"] == impl
     }
+
+
+def ratio_of(a: dict[str, Any], b: dict[str, Any]) -> Ratio:
+    """Row ``a``'s time over row ``b``'s: paired round by round when they were measured in the same rounds
+    (the same block), else the ratio of their medians, without an interval."""
+    ta, tb = a.get("times_s"), b.get("times_s")
+    same = a.get("block", a["name"]) == b.get("block", b["name"])  # measured in the same rounds
+    if same and ta and tb and len(ta) == len(tb):
+        return paired_ratio(ta, tb)
+    return Ratio(a["median_s"] / b["median_s"])
 
 
 def speed_vs_relu(
     result: dict[str, Any], backend: str = "numpy", pass_: str = "forward_backward", impl: str | None = None
-) -> dict[str, float]:
-    """Median time of each activation over relu's, for one implementation (actlab's own by default)."""
+) -> dict[str, Ratio]:
+    """Time of each activation over relu's, for one implementation (actlab's own by default): the
+    :class:`Ratio` measured against ReLU in the same rounds where the run paired them (``vs_relu``),
+    else the ratio of the medians.  ReLU's own entry is exactly 1, with no interval."""
     impl = impl or OWN_IMPL.get(backend)
     if impl is None:
         raise BenchError(f"unknown backend {backend!r}")
-    times = _medians(result, backend, pass_, impl)
-    if "relu" not in times:
+    rows = _rows(result, backend, pass_, impl)
+    if "relu" not in rows:
         raise BenchError(f"relu was not measured for {backend}/{impl}/{pass_}: nothing to compare against")
-    return {name: t / times["relu"] for name, t in times.items()}
+    relu = rows["relu"]["median_s"]
+    out: dict[str, Ratio] = {}
+    for name, r in rows.items():
+        if name == "relu":
+            out[name] = Ratio(1.0)
+        elif isinstance(r.get("vs_relu"), dict):
+            out[name] = Ratio.from_dict(r["vs_relu"])
+        else:
+            out[name] = Ratio(r["median_s"] / relu)
+    return out
 
 
 def _geomean(values: Sequence[float]) -> float:
@@ -711,61 +1028,69 @@ def _geomean(values: Sequence[float]) -> float:
 
 
 def format_tables(result: dict[str, Any]) -> str:
-    """The human-readable report: per backend and pass, actlab's time, its share of the bandwidth,
-    and actlab's time over each peer's (below 1: actlab is faster); a geomean line per peer."""
+    """The human-readable report: per backend and pass, actlab's time, its share of the bandwidth, its time
+    over ReLU's and over each peer's (below 1: actlab is faster), each the median of the per-round ratios with
+    its confidence interval (``≈ 1`` where the interval holds 1); a geomean line per column."""
     bw = result["bandwidth"]
     cfg = result["config"]
     lines = [
-        f"size {cfg['size']:,} {cfg['dtype']}, {cfg['repeats']} repeats, {cfg['threads']} thread(s); "
+        f"size {cfg['size']:,} {cfg['dtype']}, {_rounds_text(cfg)} rounds, {cfg['threads']} thread(s); "
         f"streaming copy {bw['gbs']:.1f} GB/s (end of run {bw['gbs_end']:.1f})",
-        "ratios are actlab time / peer time: below 1 means actlab is faster",
+        "ratios: actlab time / other time (below 1: actlab is faster), the median of rounds run side by side",
+        f"± the farther end of its {100 * cfg.get('confidence', CONFIDENCE):.0f}% interval; ≈ 1 where it holds 1",
     ]
     if result.get("busy"):
-        lines.append(f"warning: the machine was busy ({result['busy_reason']}); timings are noisy")
+        lines.append("warning: the machine was busy, timings are noisy:")
+        lines += [f"  {reason}" for reason in str(result["busy_reason"]).split("; ")]
     for backend in cfg["backends"]:
         own = OWN_IMPL[backend]
         present = {r["impl"] for r in result["rows"] if r["backend"] == backend}
         peers = [p for p in PEERS[backend] if p in present]
         for pass_ in PASSES:
-            mine = {
-                r["name"]: r
-                for r in result["rows"]
-                if r["backend"] == backend and r["pass"] == pass_ and r["impl"] == own
-            }
+            mine = _rows(result, backend, pass_, own)
             if not mine:
                 continue
-            # (label, numerator times, denominator times) for each ratio column
-            ratio_cols = [(f"/{p}", None, _medians(result, backend, pass_, p)) for p in peers]
+            vs_relu = speed_vs_relu(result, backend, pass_) if "relu" in mine else {}
+            # (label, numerator rows or None for actlab's own, denominator rows) for each peer column
+            ratio_cols = [(f"/{p}", None, _rows(result, backend, pass_, p)) for p in peers]
             if backend == "numpy":
                 for mine_impl, other_backend, other_impl in CROSS:
-                    num = _medians(result, "numpy", pass_, mine_impl)
-                    den = _medians(result, other_backend, pass_, other_impl)
+                    num = _rows(result, "numpy", pass_, mine_impl)
+                    den = _rows(result, other_backend, pass_, other_impl)
                     if num and den:
                         short = mine_impl.replace("actlab_", "").replace("actlab", "")
                         other = "torch" if other_impl == "torch_eager" else other_impl
                         ratio_cols.append((f"{short}/{other}", num, den))
             ratio_cols = [c for c in ratio_cols if c[2]]
-            cols = [c[0] for c in ratio_cols]
+            cols = (["/relu"] if vs_relu else []) + [c[0] for c in ratio_cols]
             header = ["activation", f"{own} ms", "% bw", *cols]
             body = []
             ratios: dict[str, list[float]] = {c: [] for c in cols}
             for name, r in mine.items():
                 cells = [name, f"{r['median_s'] * 1e3:.2f}", f"{100 * r['fraction_of_bandwidth']:.0f}"]
+                if vs_relu:
+                    ratios["/relu"].append(vs_relu[name])
+                    cells.append(vs_relu[name].text(spread="percent", unit=""))
                 for label, num, den in ratio_cols:
-                    t = den.get(name)
-                    mine_t = r["median_s"] if num is None else num.get(name)
-                    if t is None or mine_t is None:
+                    a = r if num is None else num.get(name)
+                    b = den.get(name)
+                    if a is None or b is None:
                         cells.append("-")
                     else:
-                        ratio = mine_t / t
+                        ratio = ratio_of(a, b)
                         ratios[label].append(ratio)
-                        cells.append(f"{ratio:.2f}")
+                        cells.append(ratio.text(spread="percent", unit=""))
                 body.append(cells)
             geo = ["geomean", "", ""] + [
                 f"{_geomean(ratios[p]):.2f} ({len(ratios[p])})" if ratios[p] else "-" for p in cols
             ]
             lines += ["", f"{backend} — {pass_.replace('_', ' ')}", _table(body + [geo], header)]
     return "\n".join(lines)
+
+
+def _rounds_text(cfg: dict[str, Any]) -> str:
+    lo, hi = cfg["repeats"], cfg.get("max_repeats", cfg["repeats"])
+    return f"{lo} to {hi}" if hi > lo else str(lo)
 
 
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
@@ -800,11 +1125,25 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=list(DTYPES), default="float32", help="default: float32")
     p.add_argument("--size", type=int, help=f"elements per array, a multiple of {ROW} (default {DEFAULT_SIZE})")
     p.add_argument("--threads", type=int, default=1, help="threads for PyTorch (and actlab, if it takes them)")
-    p.add_argument("--repeats", type=int, help=f"timed repeats per measurement (default {DEFAULT_REPEATS})")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        help=f"rounds: each times every implementation once, in a random order (default {DEFAULT_REPEATS})",
+    )
+    p.add_argument(
+        "--max-repeats",
+        type=int,
+        help=f"add rounds, up to this many, until every ratio to ReLU is known within ±{100 * PRECISION:.0f}%% "
+        "(default: --repeats; with --quick, " + str(QUICK["max_repeats"]) + ")",
+    )
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE ('-': print JSON instead)")
     p.add_argument(
-        "--quick", action="store_true", help=f"size {QUICK['size']}, {QUICK['repeats']} repeats (unless given)"
+        "--quick",
+        action="store_true",
+        help=f"what actlab table and the report measure: size {QUICK['size']}, {QUICK['repeats']} rounds (unless "
+        "given), actlab's own implementations against ReLU, forward + backward (--peers: all and every pass)",
     )
+    p.add_argument("--peers", action="store_true", help="with --quick: measure the peers and every pass too")
     p.set_defaults(run=_command)
     return p
 
@@ -815,6 +1154,10 @@ def _command(args: argparse.Namespace) -> int:
     backends = BACKENDS if args.backend == "all" else (args.backend,)
     to_stdout = args.json == "-"
     _check(args.names, backends, args.dtype, size, args.threads, repeats)  # fail before any work
+    own_only = args.quick and not args.peers
+    max_repeats = args.max_repeats
+    if max_repeats is None and args.quick:
+        max_repeats = max(QUICK["max_repeats"], repeats)
     result = run(
         names=args.names or None,
         backends=backends,
@@ -823,6 +1166,9 @@ def _command(args: argparse.Namespace) -> int:
         threads=args.threads,
         repeats=repeats,
         progress=None if to_stdout else _progress_bar,
+        impls=QUICK["impls"] if own_only else "all",
+        passes=QUICK["passes"] if own_only else PASSES,
+        max_repeats=max_repeats,
     )
     for note in result.get("notes", []):
         print(f"actlab: note: {note}", file=sys.stderr)

@@ -193,13 +193,13 @@ APPROXIMATES = {"hardswish": "silu", "hardsigmoid": "sigmoid", "gelu_tanh": "gel
 
 def _speed(bench: dict[str, Any], names: list[str]) -> list[str]:
     """Measured forward + backward time relative to ReLU's, per backend, for ``names`` and what they replace."""
-    from .table import BACKENDS, speed_ratios
+    from .table import BACKENDS, speed_ratios, speed_text
 
     wanted = list(dict.fromkeys([*names, *(APPROXIMATES[n] for n in names if n in APPROXIMATES)]))
     out = []
     for backend in BACKENDS:
         ratios = speed_ratios(bench, backend)
-        known = [f"{n} {ratios[n]:.2f}×" for n in wanted if n in ratios]
+        known = [f"{n} {speed_text(ratios[n])}" for n in wanted if n in ratios]
         if known:
             what = f"measured forward + backward time on this machine ({backend}), relative to relu: "
             out.append(what + ", ".join(known))

@@ -118,7 +118,7 @@ def load_or_run_bench(
     if path is not None:
         return bench.load(path)
     default = Path(bench.DEFAULT_PATH)
-    if default.exists():
+    if default.exists() and not _outdated(default):  # a file of an earlier schema is measured again
         return bench.load(default)
     settings = dict(bench.QUICK) if run_settings is None else dict(run_settings)
     result = bench.run(progress=progress, **settings)
@@ -126,8 +126,17 @@ def load_or_run_bench(
     return result
 
 
+def _outdated(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh).get("schema") in _bench_module().OLD_SCHEMAS
+    except (OSError, ValueError, AttributeError):
+        return False  # unreadable: bench.load says why
+
+
 def speed_ratios(result: dict[str, Any] | None, backend: str, pass_: str = SPEED_PASS) -> dict[str, float]:
-    """Time per element relative to ReLU's, per activation, as the benchmark measured it."""
+    """Time per element relative to ReLU's, per activation, as the benchmark measured it: each a
+    :class:`actlab.bench.Ratio` (a float, the median of the rounds, with its interval ``lo``–``hi``)."""
     from .errors import ActlabError
 
     if not result or backend not in result.get("config", {}).get("backends", BACKENDS):
@@ -160,7 +169,10 @@ def rows(bench: dict[str, Any] | None = None, names: Sequence[str] | None = None
         else:
             row.update(range=interval(spec.output_range()), minimum="-", gradient=_vector_gradient(spec))
         for b in BACKENDS:
-            row[f"speed_{b}"] = speeds[b].get(spec.name)
+            ratio = speeds[b].get(spec.name)
+            row[f"speed_{b}"] = None if ratio is None else float(ratio)
+            lo, hi = getattr(ratio, "lo", None), getattr(ratio, "hi", None)
+            row[f"speed_{b}_interval"] = None if lo is None or hi is None else [lo, hi]
         row["uses"] = "; ".join(spec.uses)
         row["torch_default"] = torch_default_text(spec.name)
         out.append(row)
@@ -197,13 +209,22 @@ def _vector_gradient(spec: Any) -> str:
     return "Jacobian of the whole vector; saturates as one input dominates"
 
 
-def speed_text(v: float | None) -> str:
-    return "-" if v is None or not math.isfinite(v) else f"{v:.2f}×"
+def speed_text(v: float | None, interval: Sequence[float] | None = None, spread: str | None = None) -> str:
+    """A time ratio as text: ``"1.52×"``, or ``"≈ 1"`` where its interval (``v.lo``–``v.hi`` of a
+    :class:`actlab.bench.Ratio`, or ``interval``) holds 1; ``spread`` as in :meth:`actlab.bench.Ratio.text`."""
+    if v is None or not math.isfinite(v):
+        return "-"
+    lo, hi = interval if interval is not None else (getattr(v, "lo", None), getattr(v, "hi", None))
+    return _bench_module().Ratio(float(v), lo, hi).text(spread=spread)
+
+
+def _speed_cell(row: dict[str, Any], key: str) -> str:
+    return speed_text(row[key], row.get(f"{key}_interval"))
 
 
 def cells(row: dict[str, Any]) -> list[str]:
     """The row's cells as text, in the order of :data:`COLUMNS`."""
-    return [speed_text(row[k]) if k.startswith("speed_") else str(row[k]) for k, _ in COLUMNS]
+    return [_speed_cell(row, k) if k.startswith("speed_") else str(row[k]) for k, _ in COLUMNS]
 
 
 def to_markdown(table: list[dict[str, Any]]) -> str:
@@ -222,8 +243,17 @@ def to_csv(table: list[dict[str, Any]]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([k for k, _ in COLUMNS])
     for r in table:
-        writer.writerow(["" if r[k] is None else r[k] for k, _ in COLUMNS])
+        writer.writerow([_csv_cell(r, k) for k, _ in COLUMNS])
     return buf.getvalue()
+
+
+def _csv_cell(row: dict[str, Any], key: str) -> Any:
+    v = row[key]
+    if v is None:
+        return ""
+    if key.startswith("speed_") and _speed_cell(row, key) == "≈ 1":  # not told apart from ReLU
+        return "≈ 1"
+    return v
 
 
 def to_json(table: list[dict[str, Any]]) -> str:

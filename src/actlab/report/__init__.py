@@ -60,7 +60,7 @@ class Settings:
     def small(cls, **changes: Any) -> Settings:
         """A report in seconds: a tiny benchmark, a one-epoch experiment, small networks."""
         base = cls(
-            bench={"size": 2**12, "repeats": 1},
+            bench={"size": 2**12, "repeats": 1, "impls": "own", "passes": ("forward", "forward_backward")},
             experiment={
                 "dataset": "moons",
                 "model": "mlp",

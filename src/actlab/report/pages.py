@@ -71,8 +71,9 @@ def catalog_table(rows: list[dict[str, Any]], root: str = "") -> Markup:
         body,
         numeric=numeric,
         caption="Range and minimum from the computed extrema ([ ] attained, ( ) approached); gradient behaviour from "
-        "the computed derivative (dead zone and saturation under z ~ N(0, 1)); speed: median forward + backward time "
-        "of actlab's implementation over ReLU's, measured on this machine."
+        "the computed derivative (dead zone and saturation under z ~ N(0, 1)); speed: forward + backward time of "
+        "actlab's implementation over ReLU's, measured on this machine side by side in rounds (the median of the "
+        "rounds; ≈ 1 where its 95% interval holds 1)."
         " PyTorch default vs exact: where the native kernel actlab.torch runs by default differs from the exact "
         "reference, measured in float16/32/64 (details on each activation's page).",
         class_="catalog",
@@ -131,13 +132,14 @@ def _commas(parts: list[Markup]) -> list[object]:
 def speed_section(bench: dict[str, Any] | None, linked: Collection[str], root: str = "") -> Markup:
     if not bench:
         return tag("p", "No benchmark results.", class_="warning")
-    passes = ("forward", "forward_backward")
+    measured = bench.get("config", {}).get("passes", ["forward", "forward_backward"])
+    passes = [p for p in ("forward", "forward_backward") if p in measured] or ["forward_backward"]
     ratios = {(b, p): comparison.speed_ratios(bench, b, p) for b in comparison.BACKENDS for p in passes}
     own = {"numpy": "actlab", "torch": "actlab_torch"}
     fraction = {
         r["name"]: r.get("fraction_of_bandwidth")
         for r in bench.get("rows", [])
-        if r.get("backend") == "numpy" and r.get("impl") == own["numpy"] and r.get("pass") == "forward"
+        if r.get("backend") == "numpy" and r.get("impl") == own["numpy"] and r.get("pass") == passes[0]
     }
     names = [s.name for s in registry.specs() if any(s.name in v for v in ratios.values())]
     rows = []
@@ -145,10 +147,11 @@ def speed_section(bench: dict[str, Any] | None, linked: Collection[str], root: s
         row: list[object] = [name_link(n, root, linked)]
         for b in comparison.BACKENDS:
             for p in passes:
-                row.append(comparison.speed_text(ratios[(b, p)].get(n)))
+                row.append(comparison.speed_text(ratios[(b, p)].get(n), spread="interval"))
         f = fraction.get(n)
         row.append("-" if f is None else f"{100 * f:.0f}%")
         rows.append(row)
+    label = {"forward": "forward", "forward_backward": "forward + backward"}
     cfg = bench.get("config", {})
     machine = bench.get("machine", {})
     bw = bench.get("bandwidth", {})
@@ -157,7 +160,9 @@ def speed_section(bench: dict[str, Any] | None, linked: Collection[str], root: s
         (
             "settings",
             f"{cfg.get('dtype', '?')}, {cfg.get('size', '?')} elements, {cfg.get('threads', '?')} thread(s), "
-            f"median of {cfg.get('repeats', '?')} repeats",
+            f"{cfg.get('repeats', '?')}"
+            + (f" to {cfg['max_repeats']}" if cfg.get("max_repeats", 0) > cfg.get("repeats", 0) else "")
+            + f" rounds, clock: {cfg.get('clock', 'wall')}",
         ),
         ("memory bandwidth (copy)", f"{bw['gbs']:.3g} GB/s" if isinstance(bw.get("gbs"), (int, float)) else "-"),
         ("measured", str(bench.get("created", "-"))),
@@ -171,16 +176,16 @@ def speed_section(bench: dict[str, Any] | None, linked: Collection[str], root: s
         table(
             [
                 "activation",
-                "NumPy forward",
-                "NumPy forward + backward",
-                "PyTorch forward",
-                "PyTorch forward + backward",
-                "NumPy forward, share of bandwidth",
+                *[f"{bn} {label[p]}" for bn in ("NumPy", "PyTorch") for p in passes],
+                f"NumPy {label[passes[0]]}, share of bandwidth",
             ],
             rows,
-            numeric=[1, 2, 3, 4, 5],
-            caption="Median time relative to ReLU's on the same backend and pass (1.00× = as fast as ReLU); the "
-            "last column is the memory traffic of actlab's NumPy forward as a share of the measured copy bandwidth.",
+            numeric=list(range(1, 2 * len(passes) + 2)),
+            caption="Time relative to ReLU's on the same backend and pass: in each round every implementation and "
+            "ReLU run once, in a random order; the ratio is the median of the per-round ratios, in parentheses its "
+            f"{100 * cfg.get('confidence', 0.95):.0f}% confidence interval (order statistics), ≈ 1 where the interval "
+            f"holds 1. The last column is the memory traffic of actlab's NumPy {label[passes[0]]} as a share of the "
+            "measured copy bandwidth.",
         )
     )
     return render(out)
