@@ -9,7 +9,6 @@ reparameterisations of one formula (``silu`` is ``swish_beta`` at beta = 1,
 
 from __future__ import annotations
 
-import functools
 import math
 from fractions import Fraction
 from typing import Any
@@ -521,12 +520,20 @@ def _hardsigmoid_knees(p: Params) -> tuple[float, float]:
     return _knees(1.0 / p.slope, p.offset)
 
 
-@functools.lru_cache(maxsize=64)
+_KNEES: dict[tuple[float, float], tuple[float, float]] = {}
+"""Knees by (width, offset): a plain dict, as torch.compile traces through cache wrappers."""
+
+
 def _knees(width: float, offset: float) -> tuple[float, float]:
-    if not math.isfinite(width):  # a slope below 1/max-float: the knees are ±inf
-        return -offset * width, (1.0 - offset) * width
-    w, b = Fraction(width), Fraction(offset)
-    return float(-b * w), float((1 - b) * w)
+    knees = _KNEES.get((width, offset))
+    if knees is None:
+        if not math.isfinite(width):  # a slope below 1/max-float: the knees are ±inf
+            knees = -offset * width, (1.0 - offset) * width
+        else:
+            w, b = Fraction(width), Fraction(offset)
+            knees = float(-b * w), float((1 - b) * w)
+        _KNEES[(width, offset)] = knees
+    return knees
 
 
 def _hardsigmoid_derivative(x: Any, p: Params, xp: Any) -> Any:

@@ -10,7 +10,6 @@ near zero are replaced by their Taylor series, and a product whose factor underf
 
 from __future__ import annotations
 
-import functools
 import math
 from fractions import Fraction
 from typing import Any
@@ -301,8 +300,7 @@ GELU_WINDOW_TERMS = 18
 """Terms of each series: the 18th, a_17 r^17 with r = 0.20715, is below 2^-64 of |f|, |f'| >= 0.078."""
 
 
-@functools.cache
-def gelu_window_series() -> tuple[tuple[float, float, tuple[float, ...]], tuple[float, float, tuple[float, ...]]]:
+def _gelu_window_series() -> tuple[tuple[float, float, tuple[float, ...]], tuple[float, float, tuple[float, ...]]]:
     """Taylor coefficients of x·Φ(x) and of Φ(x) + xφ(x) about the window's centre c.
 
     Each as (a0 high, a0 low, (a1, a2, ...)): from the Hermite polynomials at 50 digits,
@@ -333,6 +331,16 @@ def gelu_window_series() -> tuple[tuple[float, float, tuple[float, ...]], tuple[
 
 def _gelu_window_centre() -> float:
     return (GELU_WINDOW[0] + GELU_WINDOW[1]) / 2
+
+
+GELU_WINDOW_SERIES = _gelu_window_series()
+"""The coefficients, computed once at import (a millisecond): a cache wrapper would be traced
+through by ``torch.compile`` on every compile."""
+
+
+def gelu_window_series() -> tuple[tuple[float, float, tuple[float, ...]], tuple[float, float, tuple[float, ...]]]:
+    """:data:`GELU_WINDOW_SERIES`: (a0 high, a0 low, (a1, a2, ...)) for x·Φ(x) and for Φ(x) + xφ(x)."""
+    return GELU_WINDOW_SERIES
 
 
 def _gelu_window(x: Any, body: Any, which: int, xp: Any) -> Any:
