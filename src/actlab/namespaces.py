@@ -4,6 +4,14 @@ A formula calls ``xp.exp``, ``xp.where``, ``xp.ndtr`` ... and never imports an a
 library itself, so one formula serves every backend.  :data:`numpy_ns` is the
 reference namespace (NumPy plus ``scipy.special``); :func:`mpmath_ns` evaluates the
 same names on high-precision scalars for the accuracy oracle.
+
+Besides the functions, a namespace states its precision: ``wide`` when it computes in
+float64, and ``target_bits``, the significand bits of the type its results are rounded
+to.  The two differ for float16/float32 input, which the NumPy backend computes in
+float64 and rounds once (:data:`numpy_ns_narrow`, ``target_bits=24``): there a shared
+building block may take a cheaper form that loses a few of float64's 53 bits, as long
+as what is left is far beyond the 24 that survive the rounding (the direct
+x − tanh x where the float64 namespace needs a 46-term series, for instance).
 """
 
 from __future__ import annotations
@@ -114,6 +122,7 @@ def _where_lazy(cond: Any, fn: Any, x: Any, other: Any) -> Any:
 numpy_ns = SimpleNamespace(
     name="numpy",
     wide=True,  # evaluates in float64
+    target_bits=53,  # ... and its results are float64
     exp=np.exp,
     expm1=np.expm1,
     log=np.log,
@@ -147,6 +156,14 @@ numpy_ns = SimpleNamespace(
     moveaxis=np.moveaxis,
     eye=np.eye,
 )
+
+numpy_ns_narrow = SimpleNamespace(**{**vars(numpy_ns), "name": "numpy-narrow", "target_bits": 24})
+""":data:`numpy_ns` for results rounded to float32 or float16: float64 arithmetic, 24 bits kept."""
+
+
+def numpy_ns_for(dtype: Any) -> SimpleNamespace:
+    """The NumPy namespace that evaluates, in float64, results to be rounded to ``dtype``."""
+    return numpy_ns if np.dtype(dtype).itemsize >= 8 else numpy_ns_narrow
 
 
 def mpmath_ns(mp: Any) -> SimpleNamespace:

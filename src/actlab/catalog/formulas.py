@@ -16,6 +16,17 @@ from typing import Any
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
+def _target_bits(xp: Any) -> int:
+    """Significand bits of the type ``xp``'s results are rounded to (53 unless it says otherwise)."""
+    return getattr(xp, "target_bits", 53 if xp.wide else 24)
+
+
+def _direct_is_enough(xp: Any) -> bool:
+    """True when ``xp`` computes in float64 for a result of 24 bits or fewer: a form that
+    cancels k bits still leaves 53 - k, far more than the rounding keeps."""
+    return bool(xp.wide) and _target_bits(xp) <= 24
+
+
 def mul0(a: Any, b: Any, xp: Any) -> Any:
     """a * b, but 0 when either factor is 0 (so that inf * 0 gives 0, the limit)."""
     return xp.mul0(a, b)
@@ -73,7 +84,7 @@ def ndtr(x: Any, xp: Any) -> Any:
     ``ndtr`` (erfc underneath) flushes to 0 once x²/2 passes the exp underflow limit
     (x < -37.5), where Φ is still a subnormal number: there it is exp(log Φ(x)).
     """
-    if not xp.wide:  # computing in float32 or narrower, Φ underflows long before -37
+    if not xp.wide or _target_bits(xp) <= 24:  # a float32 or narrower result underflows long before -37
         return xp.ndtr(x)
     return xp.where_lazy(x < -37.0, lambda v: xp.exp(xp.log_ndtr(xp.minimum(v, -37.0))), x, xp.ndtr(x))
 
@@ -121,8 +132,30 @@ NARROW_X_MINUS_TANH_TERMS = 20
 """Enough below float64: 0.405^20 < 2^-26, under half an ulp of float32."""
 
 
+NARROW_TARGET_TANHSHRINK_LIMIT = 2.0**-4
+"""For a float32/float16 result computed in float64: below this |x|, x - tanh(x) from its series.
+
+Above it the float64 subtraction x - tanh(x) ≈ x³/3 loses log2(3/x²) ≈ 9.6 bits at most:
+its relative error stays below 3·2^-52/x² = 2^-42.4, 2^-18 of a float32 ulp.  Below it the
+series ratio is (2x/π)² ≤ 1.6e-3, so five terms leave less than 2^-45."""
+
+NARROW_TARGET_TANHSHRINK_TERMS = 5
+
+
 def x_minus_tanh(x: Any, xp: Any) -> Any:
-    """x - tanh(x) without the cancellation near 0 (where it is ≈ x³/3)."""
+    """x - tanh(x) without the cancellation near 0 (where it is ≈ x³/3).
+
+    The float64 result needs the series up to |x| = 1 (46 terms, on the elements below 1
+    only); a float32 or float16 result computed in float64 needs it only below 2^-4 and with
+    five terms, cheap enough to evaluate on every element, with no selection of elements
+    (which costs more than the arithmetic here).
+    """
+    if _direct_is_enough(xp):
+        terms5 = X_MINUS_TANH_SERIES[:NARROW_TARGET_TANHSHRINK_TERMS]
+        lim = NARROW_TARGET_TANHSHRINK_LIMIT
+        x2 = x * x
+        series = x * x2 * horner(xp.minimum(x2, lim * lim), terms5)
+        return xp.where(xp.abs(x) < lim, series, x - xp.tanh(x))
     terms = X_MINUS_TANH_SERIES if xp.wide else X_MINUS_TANH_SERIES[:NARROW_X_MINUS_TANH_TERMS]
 
     def series(v: Any) -> Any:  # evaluated only where |x| < 1 (the whole array where nothing is lazy)
@@ -140,8 +173,26 @@ NARROW_EXPM1_MINUS_X_TERMS = 10
 """Enough below float64: the first term left out, 1/12!, is 2^-29 of the leading 1/2."""
 
 
+NARROW_TARGET_EXPM1_LIMIT = 2.0**-6
+"""For a float32/float16 result computed in float64: below this |x|, e^x - 1 - x from its series.
+
+Above it expm1(x) - x ≈ x²/2 loses log2(2/|x|) ≤ 7 bits: relative error below 2^-52/|x| = 2^-46.
+Below it six terms of the series leave less than 2 (2^-6)^6 / 8! < 2^-50."""
+
+NARROW_TARGET_EXPM1_TERMS = 6
+
+
 def expm1_minus_x(x: Any, xp: Any) -> Any:
-    """e^x - 1 - x without the cancellation near 0 (where it is ≈ x²/2)."""
+    """e^x - 1 - x without the cancellation near 0 (where it is ≈ x²/2).
+
+    As :func:`x_minus_tanh`: 20 terms below |x| = 1 for a float64 result, six terms below
+    2^-6, on every element, for a float32 or float16 result computed in float64.
+    """
+    if _direct_is_enough(xp):
+        lim = NARROW_TARGET_EXPM1_LIMIT
+        terms6 = EXPM1_MINUS_X_SERIES[:NARROW_TARGET_EXPM1_TERMS]
+        series = x * x * horner(xp.clip(x, -lim, lim), terms6)
+        return xp.where(xp.abs(x) < lim, series, xp.expm1(x) - x)
     terms = EXPM1_MINUS_X_SERIES if xp.wide else EXPM1_MINUS_X_SERIES[:NARROW_EXPM1_MINUS_X_TERMS]
 
     def series(v: Any) -> Any:  # evaluated only where |x| < 1

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..catalog import registry
 from ..catalog.spec import Elementwise, Params, Spec
-from ..namespaces import numpy_ns
+from ..namespaces import numpy_ns, numpy_ns_for
 from ._engine import BLOCK, check_out, evaluate, get_threads, set_threads
 
 __all__ = ["Activation", "as_float_array", "get", "get_threads", "set_threads"]
@@ -129,14 +129,17 @@ class Activation:
         if plan is None:
             spec, p = self.spec, self._p
             assert isinstance(spec, Elementwise)
-            if what == "f":
-                kernel = lambda b: (spec.forward(b, p, numpy_ns),)  # noqa: E731
-            elif what == "f'":
-                kernel = lambda b: (spec.derivative(b, p, numpy_ns),)  # noqa: E731
-            else:
-                kernel = lambda b: spec.value_and_derivative(b, p, numpy_ns)  # noqa: E731
             parts = what.split(",")
             widen = not fast and not (all(w in spec.narrow for w in parts) and _representable(self.params, dtype))
+            # float64 arithmetic for a float32/float16 result lets the shared helpers take cheaper
+            # forms (numpy_ns_narrow); the fast mode computes in the input's type and needs them all
+            ns = numpy_ns_for(dtype) if widen else numpy_ns
+            if what == "f":
+                kernel = lambda b: (spec.forward(b, p, ns),)  # noqa: E731
+            elif what == "f'":
+                kernel = lambda b: (spec.derivative(b, p, ns),)  # noqa: E731
+            else:
+                kernel = lambda b: spec.value_and_derivative(b, p, ns)  # noqa: E731
             with np.errstate(all="ignore"):
                 probe = kernel(np.array([np.nan]))
             nan_fix = not all(np.isnan(np.asarray(r)).all() for r in probe)
