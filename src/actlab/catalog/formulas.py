@@ -46,6 +46,11 @@ def sigmoid(x: Any, xp: Any) -> Any:
     native = getattr(xp, "sigmoid", None)
     if native is not None:
         return native(x)
+    if _direct_is_enough(xp):
+        # for a float32/float16 result the textbook form in float64 is within 2 float64 ulp
+        # everywhere: e^-x overflows only where σ is far below the smallest float32 (x < -709),
+        # and 1 / inf is the 0 it rounds to; half the operations of the two-sided form
+        return 1.0 / (1.0 + xp.exp(-x))
     e, r = _sigmoid_parts(x, xp)
     return r * _below_zero_factor(x, e, xp)
 
@@ -201,8 +206,20 @@ def expm1_minus_x(x: Any, xp: Any) -> Any:
     return xp.where_lazy(xp.abs(x) < 1.0, series, x, xp.expm1(x) - x)
 
 
+TANH_SOFTPLUS_ONE = 20.0
+"""Above this x, tanh(softplus(x)) = 1 - 2/(n + 2) with n > e^40 rounds to 1 in float64 and below."""
+
+
 def tanh_softplus(x: Any, xp: Any) -> Any:
-    """tanh(log(1 + e^x)) = n / (n + 2) with n = e^x (e^x + 2), in a form that never overflows."""
+    """tanh(log(1 + e^x)) = n / (n + 2) with n = e^x (e^x + 2), in a form that never overflows.
+
+    For a float32/float16 result computed in float64, e^x is taken at min(x, 20), where the
+    value has reached 1 already: n stays finite, and one ratio replaces the two branches.
+    """
+    if _direct_is_enough(xp):
+        e = xp.exp(xp.minimum(x, TANH_SOFTPLUS_ONE))
+        n = e * (e + 2.0)
+        return n / (n + 2.0)
     e = xp.exp(-xp.abs(x))
     pos = (1.0 + 2.0 * e) / (1.0 + 2.0 * e + 2.0 * e * e)  # x > 0, divided through by e^{2x}
     n = e * (e + 2.0)

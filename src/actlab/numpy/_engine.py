@@ -81,7 +81,7 @@ def _run_span(
             for o, r in zip(outs, results):
                 np.copyto(o[i:j], r, casting="same_kind")
             if nan_fix:  # NaN in, NaN out, whichever branch a comparison sent it down
-                nan = np.isnan(xb)
+                nan = np.isnan(x[i:j])  # the narrow source: half or a quarter of the bytes of xb
                 if nan.any():
                     for o in outs:
                         np.copyto(o[i:j], np.nan, where=nan)
