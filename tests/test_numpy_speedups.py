@@ -82,7 +82,9 @@ def test_narrow_form_limits_and_nan(name: str) -> None:
     assert np.isnan(got[2])
 
 
-@pytest.mark.parametrize("name", ["tanhshrink", "xielu", "sigmoid", "silu", "mish", "quick_gelu", "swish_beta"])
+@pytest.mark.parametrize(
+    "name", ["tanhshrink", "xielu", "sigmoid", "silu", "mish", "quick_gelu", "swish_beta", "gelu", "tanh"]
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
 def test_narrow_results_match_the_float64_forms(name: str, dtype: type) -> None:
     """On 200,000 random inputs the narrow-target result and the float64 form rounded to the

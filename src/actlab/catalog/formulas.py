@@ -94,8 +94,17 @@ def ndtr(x: Any, xp: Any) -> Any:
     return xp.where_lazy(x < -37.0, lambda v: xp.exp(xp.log_ndtr(xp.minimum(v, -37.0))), x, xp.ndtr(x))
 
 
+INV_SQRT_2PI = 1.0 / SQRT_2PI
+
+
 def npdf(x: Any, xp: Any) -> Any:
-    """The standard normal density φ(x) = e^{-x²/2} / √(2π)."""
+    """The standard normal density φ(x) = e^{-x²/2} / √(2π).
+
+    For a float32/float16 result computed in float64, a product with 1/√(2π) replaces the
+    division (one more float64 rounding, 2^-29 of a float32 ulp; a division costs 3-4 products).
+    """
+    if _direct_is_enough(xp):
+        return xp.exp(-0.5 * x * x) * INV_SQRT_2PI
     return xp.exp(-0.5 * x * x) / SQRT_2PI
 
 
