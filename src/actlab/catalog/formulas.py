@@ -146,29 +146,29 @@ NARROW_X_MINUS_TANH_TERMS = 20
 """Enough below float64: 0.405^20 < 2^-26, under half an ulp of float32."""
 
 
-NARROW_TARGET_TANHSHRINK_LIMIT = 2.0**-4
+NARROW_TARGET_TANHSHRINK_LIMIT = 2.0**-6
 """For a float32/float16 result computed in float64: below this |x|, x - tanh(x) from its series.
 
-Above it the float64 subtraction x - tanh(x) ≈ x³/3 loses log2(3/x²) ≈ 9.6 bits at most:
-its relative error stays below 3·2^-52/x² = 2^-42.4, 2^-18 of a float32 ulp.  Below it the
-series ratio is (2x/π)² ≤ 1.6e-3, so five terms leave less than 2^-45."""
+Above it the float64 subtraction x - tanh(x) ≈ x³/3 loses log2(3/x²) ≈ 13.6 bits at most:
+its relative error stays below 3·2^-52/x² = 2^-38.4, 2^-14 of a float32 ulp.  Below it
+three terms (x³/3 - 2x⁵/15 + 17x⁷/315) leave 62x⁹/2835, below 2^-40 of the value."""
 
-NARROW_TARGET_TANHSHRINK_TERMS = 5
+NARROW_TARGET_TANHSHRINK_TERMS = 3
 
 
 def x_minus_tanh(x: Any, xp: Any) -> Any:
     """x - tanh(x) without the cancellation near 0 (where it is ≈ x³/3).
 
     The float64 result needs the series up to |x| = 1 (46 terms, on the elements below 1
-    only); a float32 or float16 result computed in float64 needs it only below 2^-4 and with
-    five terms, cheap enough to evaluate on every element, with no selection of elements
+    only); a float32 or float16 result computed in float64 needs it only below 2^-6 and with
+    three terms, cheap enough to evaluate on every element, with no selection of elements
     (which costs more than the arithmetic here).
     """
     if _direct_is_enough(xp):
-        terms5 = X_MINUS_TANH_SERIES[:NARROW_TARGET_TANHSHRINK_TERMS]
+        terms3 = X_MINUS_TANH_SERIES[:NARROW_TARGET_TANHSHRINK_TERMS]
         lim = NARROW_TARGET_TANHSHRINK_LIMIT
         x2 = x * x
-        series = x * x2 * horner(xp.minimum(x2, lim * lim), terms5)
+        series = x * x2 * horner(xp.minimum(x2, lim * lim), terms3)
         return xp.where(xp.abs(x) < lim, series, x - xp.tanh(x))
     terms = X_MINUS_TANH_SERIES if xp.wide else X_MINUS_TANH_SERIES[:NARROW_X_MINUS_TANH_TERMS]
 
@@ -187,25 +187,25 @@ NARROW_EXPM1_MINUS_X_TERMS = 10
 """Enough below float64: the first term left out, 1/12!, is 2^-29 of the leading 1/2."""
 
 
-NARROW_TARGET_EXPM1_LIMIT = 2.0**-6
+NARROW_TARGET_EXPM1_LIMIT = 2.0**-9
 """For a float32/float16 result computed in float64: below this |x|, e^x - 1 - x from its series.
 
-Above it expm1(x) - x ≈ x²/2 loses log2(2/|x|) ≤ 7 bits: relative error below 2^-52/|x| = 2^-46.
-Below it six terms of the series leave less than 2 (2^-6)^6 / 8! < 2^-50."""
+Above it expm1(x) - x ≈ x²/2 loses log2(2/|x|) ≤ 10 bits: relative error below 2^-52/|x| = 2^-43.
+Below it four terms (x²/2! + ... + x⁵/5!) leave less than 2 (2^-9)^4 / 6! < 2^-44."""
 
-NARROW_TARGET_EXPM1_TERMS = 6
+NARROW_TARGET_EXPM1_TERMS = 4
 
 
 def expm1_minus_x(x: Any, xp: Any) -> Any:
     """e^x - 1 - x without the cancellation near 0 (where it is ≈ x²/2).
 
-    As :func:`x_minus_tanh`: 20 terms below |x| = 1 for a float64 result, six terms below
-    2^-6, on every element, for a float32 or float16 result computed in float64.
+    As :func:`x_minus_tanh`: 20 terms below |x| = 1 for a float64 result, four terms below
+    2^-9, on every element, for a float32 or float16 result computed in float64.
     """
     if _direct_is_enough(xp):
         lim = NARROW_TARGET_EXPM1_LIMIT
-        terms6 = EXPM1_MINUS_X_SERIES[:NARROW_TARGET_EXPM1_TERMS]
-        series = x * x * horner(xp.clip(x, -lim, lim), terms6)
+        terms4 = EXPM1_MINUS_X_SERIES[:NARROW_TARGET_EXPM1_TERMS]
+        series = x * x * horner(xp.clip(x, -lim, lim), terms4)
         return xp.where(xp.abs(x) < lim, series, xp.expm1(x) - x)
     terms = EXPM1_MINUS_X_SERIES if xp.wide else EXPM1_MINUS_X_SERIES[:NARROW_EXPM1_MINUS_X_TERMS]
 
