@@ -127,6 +127,12 @@ def _where_lazy(cond: Any, fn: Any, x: Any, other: Any) -> Any:
     return out
 
 
+# Φ (scipy.special.ndtr) and float64 sin/cos stay scalar loops, 27-39 ns an element, against
+# 1.4 ns for np.exp.  A vectorised replacement built from ufuncs is no faster: on 8192-element
+# float64 blocks one allocation-free ufunc pass costs about 0.65 ns an element, so the 40 passes
+# an erfc accurate to float64 needs (two rational pieces with their exp, or a degree-20 polynomial
+# in 2/(2 + |x|) and an exp) take 26 ns, as long as ndtr, and a sin with its argument reduction,
+# two kernels and the quadrant selection about 70.  Only a compiled kernel would change that.
 numpy_ns = SimpleNamespace(
     name="numpy",
     wide=True,  # evaluates in float64
