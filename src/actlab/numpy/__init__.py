@@ -4,7 +4,10 @@ Every activation is evaluated in float64 through the catalog's stable formulas a
 rounded once to the input's dtype, so float16 and float32 results are within one
 ulp of the true value, and float64 results within a few ulp (the bound the tests
 check against mpmath).  No input raises a RuntimeWarning: ±inf give the exact
-limits, NaN gives NaN.
+limits, NaN gives NaN.  A float16 or float32 result needs 24 of float64's 53 bits,
+so its formulas run against :data:`~actlab.namespaces.numpy_ns_narrow`, whose shared
+building blocks take cheaper forms that keep more than 38 (x − tanh x directly
+above 2^-6, σ as one ratio, ...); a float64 result gets the full forms.
 
 >>> import actlab
 >>> gelu = actlab.get("gelu")
