@@ -73,7 +73,7 @@ def test_narrow_form_within_half_an_ulp_plus_a_hair(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(ORACLES))
 def test_narrow_form_limits_and_nan(name: str) -> None:
-    fn, exact = ORACLES[name]
+    fn = ORACLES[name][0]
     x = np.array([-np.inf, np.inf, np.nan])
     with np.errstate(all="ignore"):
         got = np.asarray(fn(x, numpy_ns_narrow), dtype=np.float64)
