@@ -161,15 +161,16 @@ def x_minus_tanh(x: Any, xp: Any) -> Any:
 
     The float64 result needs the series up to |x| = 1 (46 terms, on the elements below 1
     only); a float32 or float16 result computed in float64 needs it only below 2^-6 and with
-    three terms, cheap enough to evaluate on every element, with no selection of elements
-    (which costs more than the arithmetic here).
+    three terms, on the few elements that small.
     """
     if _direct_is_enough(xp):
         terms3 = X_MINUS_TANH_SERIES[:NARROW_TARGET_TANHSHRINK_TERMS]
-        lim = NARROW_TARGET_TANHSHRINK_LIMIT
-        x2 = x * x
-        series = x * x2 * horner(xp.minimum(x2, lim * lim), terms3)
-        return xp.where(xp.abs(x) < lim, series, x - xp.tanh(x))
+
+        def short_series(v: Any) -> Any:
+            v2 = v * v
+            return v * v2 * horner(v2, terms3)
+
+        return xp.where_lazy(xp.abs(x) < NARROW_TARGET_TANHSHRINK_LIMIT, short_series, x, x - xp.tanh(x))
     terms = X_MINUS_TANH_SERIES if xp.wide else X_MINUS_TANH_SERIES[:NARROW_X_MINUS_TANH_TERMS]
 
     def series(v: Any) -> Any:  # evaluated only where |x| < 1 (the whole array where nothing is lazy)
@@ -200,13 +201,13 @@ def expm1_minus_x(x: Any, xp: Any) -> Any:
     """e^x - 1 - x without the cancellation near 0 (where it is ≈ x²/2).
 
     As :func:`x_minus_tanh`: 20 terms below |x| = 1 for a float64 result, four terms below
-    2^-9, on every element, for a float32 or float16 result computed in float64.
+    2^-9 for a float32 or float16 result computed in float64.
     """
     if _direct_is_enough(xp):
-        lim = NARROW_TARGET_EXPM1_LIMIT
         terms4 = EXPM1_MINUS_X_SERIES[:NARROW_TARGET_EXPM1_TERMS]
-        series = x * x * horner(xp.clip(x, -lim, lim), terms4)
-        return xp.where(xp.abs(x) < lim, series, xp.expm1(x) - x)
+        return xp.where_lazy(
+            xp.abs(x) < NARROW_TARGET_EXPM1_LIMIT, lambda v: v * v * horner(v, terms4), x, xp.expm1(x) - x
+        )
     terms = EXPM1_MINUS_X_SERIES if xp.wide else EXPM1_MINUS_X_SERIES[:NARROW_EXPM1_MINUS_X_TERMS]
 
     def series(v: Any) -> Any:  # evaluated only where |x| < 1
