@@ -93,10 +93,7 @@ def _hypot(a: Any, b: Any) -> Any:
     if np.ndim(r) == 0:
         return np.hypot(a, b)
     info = np.finfo(r.dtype)
-    lo, hi = np.sqrt(info.tiny) / info.eps, np.sqrt(info.max) / 2
-    if r.size and lo < np.min(r) and np.max(r) < hi:  # two reductions (False on a NaN): the usual case
-        return r
-    ok = (r > lo) & (r < hi)
+    ok = (r > np.sqrt(info.tiny) / info.eps) & (r < np.sqrt(info.max) / 2)
     if not ok.all():
         bad = ~ok
         shape = r.shape
