@@ -10,7 +10,7 @@ import pytest
 import actlab
 from actlab.catalog import registry
 from actlab.catalog.spec import Elementwise
-from actlab.namespaces import numpy_ns
+from actlab.namespaces import numpy_ns, numpy_ns_for
 from actlab.numpy import _engine
 
 from .conftest import ELEMENTWISE, VECTOR
@@ -31,7 +31,7 @@ def _whole(spec: Elementwise, p, x: np.ndarray, what: str) -> np.ndarray:
     with np.errstate(all="ignore"):
         x64 = x.astype(np.float64)
         fn = spec.forward if what == "f" else spec.derivative
-        y = np.broadcast_to(np.asarray(fn(x64, p, numpy_ns), dtype=np.float64), x.shape)
+        y = np.broadcast_to(np.asarray(fn(x64, p, numpy_ns_for(x.dtype)), dtype=np.float64), x.shape)
         y = np.where(np.isnan(x64), np.nan, y)
         return y.astype(x.dtype)
 

@@ -17,6 +17,17 @@ from typing import Any
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
+def _target_bits(xp: Any) -> int:
+    """Significand bits of the type ``xp``'s results are rounded to (53 unless it says otherwise)."""
+    return getattr(xp, "target_bits", 53 if xp.wide else 24)
+
+
+def _direct_is_enough(xp: Any) -> bool:
+    """True when ``xp`` computes in float64 for a result of 24 bits or fewer: a form that
+    cancels k bits still leaves 53 - k, far more than the rounding keeps."""
+    return bool(xp.wide) and _target_bits(xp) <= 24
+
+
 def mul0(a: Any, b: Any, xp: Any) -> Any:
     """a * b, but 0 when either factor is 0 (so that inf * 0 gives 0, the limit)."""
     return xp.mul0(a, b)
@@ -36,6 +47,11 @@ def sigmoid(x: Any, xp: Any) -> Any:
     native = getattr(xp, "sigmoid", None)
     if native is not None:
         return native(x)
+    if _direct_is_enough(xp):
+        # for a float32/float16 result the textbook form in float64 is within 2 float64 ulp
+        # everywhere: e^-x overflows only where σ is far below the smallest float32 (x < -709),
+        # and 1 / inf is the 0 it rounds to; half the operations of the two-sided form
+        return 1.0 / (1.0 + xp.exp(-x))
     e, r = _sigmoid_parts(x, xp)
     return r * _below_zero_factor(x, e, xp)
 
@@ -74,13 +90,22 @@ def ndtr(x: Any, xp: Any) -> Any:
     ``ndtr`` (erfc underneath) flushes to 0 once x²/2 passes the exp underflow limit
     (x < -37.5), where Φ is still a subnormal number: there it is exp(log Φ(x)).
     """
-    if not xp.wide:  # computing in float32 or narrower, Φ underflows long before -37
+    if not xp.wide or _target_bits(xp) <= 24:  # a float32 or narrower result underflows long before -37
         return xp.ndtr(x)
     return xp.where_lazy(x < -37.0, lambda v: xp.exp(xp.log_ndtr(xp.minimum(v, -37.0))), x, xp.ndtr(x))
 
 
+INV_SQRT_2PI = 1.0 / SQRT_2PI
+
+
 def npdf(x: Any, xp: Any) -> Any:
-    """The standard normal density φ(x) = e^{-x²/2} / √(2π)."""
+    """The standard normal density φ(x) = e^{-x²/2} / √(2π).
+
+    For a float32/float16 result computed in float64, a product with 1/√(2π) replaces the
+    division (one more float64 rounding, 2^-29 of a float32 ulp; a division costs 3-4 products).
+    """
+    if _direct_is_enough(xp):
+        return xp.exp(-0.5 * x * x) * INV_SQRT_2PI
     return xp.exp(-0.5 * x * x) / SQRT_2PI
 
 
@@ -122,8 +147,31 @@ NARROW_X_MINUS_TANH_TERMS = 20
 """Enough below float64: 0.405^20 < 2^-26, under half an ulp of float32."""
 
 
+NARROW_TARGET_TANHSHRINK_LIMIT = 2.0**-6
+"""For a float32/float16 result computed in float64: below this |x|, x - tanh(x) from its series.
+
+Above it the float64 subtraction x - tanh(x) ≈ x³/3 loses log2(3/x²) ≈ 13.6 bits at most:
+its relative error stays below 3·2^-52/x² = 2^-38.4, 2^-14 of a float32 ulp.  Below it
+three terms (x³/3 - 2x⁵/15 + 17x⁷/315) leave 62x⁹/2835, below 2^-40 of the value."""
+
+NARROW_TARGET_TANHSHRINK_TERMS = 3
+
+
 def x_minus_tanh(x: Any, xp: Any) -> Any:
-    """x - tanh(x) without the cancellation near 0 (where it is ≈ x³/3)."""
+    """x - tanh(x) without the cancellation near 0 (where it is ≈ x³/3).
+
+    The float64 result needs the series up to |x| = 1 (46 terms, on the elements below 1
+    only); a float32 or float16 result computed in float64 needs it only below 2^-6 and with
+    three terms, on the few elements that small.
+    """
+    if _direct_is_enough(xp):
+        terms3 = X_MINUS_TANH_SERIES[:NARROW_TARGET_TANHSHRINK_TERMS]
+
+        def short_series(v: Any) -> Any:
+            v2 = v * v
+            return v * v2 * horner(v2, terms3)
+
+        return xp.where_lazy(xp.abs(x) < NARROW_TARGET_TANHSHRINK_LIMIT, short_series, x, x - xp.tanh(x))
     terms = X_MINUS_TANH_SERIES if xp.wide else X_MINUS_TANH_SERIES[:NARROW_X_MINUS_TANH_TERMS]
 
     def series(v: Any) -> Any:  # evaluated only where |x| < 1 (the whole array where nothing is lazy)
@@ -141,8 +189,26 @@ NARROW_EXPM1_MINUS_X_TERMS = 10
 """Enough below float64: the first term left out, 1/12!, is 2^-29 of the leading 1/2."""
 
 
+NARROW_TARGET_EXPM1_LIMIT = 2.0**-9
+"""For a float32/float16 result computed in float64: below this |x|, e^x - 1 - x from its series.
+
+Above it expm1(x) - x ≈ x²/2 loses log2(2/|x|) ≤ 10 bits: relative error below 2^-52/|x| = 2^-43.
+Below it four terms (x²/2! + ... + x⁵/5!) leave less than 2 (2^-9)^4 / 6! < 2^-44."""
+
+NARROW_TARGET_EXPM1_TERMS = 4
+
+
 def expm1_minus_x(x: Any, xp: Any) -> Any:
-    """e^x - 1 - x without the cancellation near 0 (where it is ≈ x²/2)."""
+    """e^x - 1 - x without the cancellation near 0 (where it is ≈ x²/2).
+
+    As :func:`x_minus_tanh`: 20 terms below |x| = 1 for a float64 result, four terms below
+    2^-9 for a float32 or float16 result computed in float64.
+    """
+    if _direct_is_enough(xp):
+        terms4 = EXPM1_MINUS_X_SERIES[:NARROW_TARGET_EXPM1_TERMS]
+        return xp.where_lazy(
+            xp.abs(x) < NARROW_TARGET_EXPM1_LIMIT, lambda v: v * v * horner(v, terms4), x, xp.expm1(x) - x
+        )
     terms = EXPM1_MINUS_X_SERIES if xp.wide else EXPM1_MINUS_X_SERIES[:NARROW_EXPM1_MINUS_X_TERMS]
 
     def series(v: Any) -> Any:  # evaluated only where |x| < 1
@@ -151,8 +217,20 @@ def expm1_minus_x(x: Any, xp: Any) -> Any:
     return xp.where_lazy(xp.abs(x) < 1.0, series, x, xp.expm1(x) - x)
 
 
+TANH_SOFTPLUS_ONE = 20.0
+"""Above this x, tanh(softplus(x)) = 1 - 2/(n + 2) with n > e^40 rounds to 1 in float64 and below."""
+
+
 def tanh_softplus(x: Any, xp: Any) -> Any:
-    """tanh(log(1 + e^x)) = n / (n + 2) with n = e^x (e^x + 2), in a form that never overflows."""
+    """tanh(log(1 + e^x)) = n / (n + 2) with n = e^x (e^x + 2), in a form that never overflows.
+
+    For a float32/float16 result computed in float64, e^x is taken at min(x, 20), where the
+    value has reached 1 already: n stays finite, and one ratio replaces the two branches.
+    """
+    if _direct_is_enough(xp):
+        e = xp.exp(xp.minimum(x, TANH_SOFTPLUS_ONE))
+        n = e * (e + 2.0)
+        return n / (n + 2.0)
     e = xp.exp(-xp.abs(x))
     pos = (1.0 + 2.0 * e) / (1.0 + 2.0 * e + 2.0 * e * e)  # x > 0, divided through by e^{2x}
     n = e * (e + 2.0)

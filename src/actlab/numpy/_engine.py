@@ -73,15 +73,20 @@ def _run_span(
     kernel: Kernel, x: np.ndarray, outs: Sequence[np.ndarray], start: int, stop: int, widen: bool, nan_fix: bool
 ) -> None:
     widen = widen and x.dtype != np.float64
+    scratch = np.empty(min(BLOCK, stop - start), np.float64) if widen else None  # one per span: per thread
     with np.errstate(all="ignore"):
         for i in range(start, stop, BLOCK):
             j = min(i + BLOCK, stop)
-            xb = x[i:j].astype(np.float64) if widen else x[i:j]
+            if scratch is not None:  # widened into the same cache-resident buffer block after block
+                xb = scratch[: j - i]
+                np.copyto(xb, x[i:j])
+            else:
+                xb = x[i:j]
             results = kernel(xb)
             for o, r in zip(outs, results):
                 np.copyto(o[i:j], r, casting="same_kind")
             if nan_fix:  # NaN in, NaN out, whichever branch a comparison sent it down
-                nan = np.isnan(xb)
+                nan = np.isnan(x[i:j])  # the narrow source: half or a quarter of the bytes of xb
                 if nan.any():
                     for o in outs:
                         np.copyto(o[i:j], np.nan, where=nan)
