@@ -28,6 +28,16 @@ def _direct_is_enough(xp: Any) -> bool:
     return bool(xp.wide) and _target_bits(xp) <= 24
 
 
+def float64_result(xp: Any) -> bool:
+    """False when ``xp`` computes in float64 for results rounded to float32 or narrower.
+
+    The far tails and the GELU window below are then skipped: every tail result of x·σ(βx),
+    x·Φ(x), mish and their derivatives is below 1e-260 for a float32 x, which rounds to 0,
+    and a float64 error of a few ulp is 2^-29 of a float32 ulp (tested bit for bit).
+    """
+    return not _direct_is_enough(xp)
+
+
 def mul0(a: Any, b: Any, xp: Any) -> Any:
     """a * b, but 0 when either factor is 0 (so that inf * 0 gives 0, the limit)."""
     return xp.mul0(a, b)
@@ -251,17 +261,6 @@ NARROW_EXP_TAIL = -87.0
 def exp_tail(xp: Any) -> float:
     """The z below which e^z underflows in the precision ``xp`` computes in."""
     return EXP_TAIL if xp.wide else NARROW_EXP_TAIL
-
-
-def float64_result(xp: Any) -> bool:
-    """False when ``xp`` computes in float64 for results rounded to float32 or narrower.
-
-    A namespace says so with ``target_bits`` (24 or fewer; absent means the precision it
-    computes in).  The tails and the GELU window below are then skipped: every tail result
-    of x·σ(βx), x·Φ(x), mish and their derivatives is below 1e-260 for a float32 x, which
-    rounds to 0, and a float64 error of a few ulp is 2^-29 of a float32 ulp.
-    """
-    return not (xp.wide and getattr(xp, "target_bits", 53) <= 24)
 
 
 def times_exp(a: Any, z: Any, xp: Any) -> Any:
