@@ -16,13 +16,14 @@ from actlab.numpy import _engine
 from .conftest import ELEMENTWISE, VECTOR
 
 
-def _inputs(dtype: np.dtype, size: int = 3 * _engine.BLOCK + 17) -> np.ndarray:
+def _inputs(dtype: np.dtype, size: int = 2 * _engine.NARROW_BLOCK + 17) -> np.ndarray:
     rng = np.random.default_rng(7)
     x = rng.standard_normal(size) * 4
     finfo = np.finfo(dtype)
     specials = [0.0, -0.0, np.inf, -np.inf, np.nan, float(finfo.max), -float(finfo.max), float(finfo.tiny), 3.0, -3.0]
     x[: len(specials)] = specials
     x[_engine.BLOCK - 3 : _engine.BLOCK + 3] = np.nan  # NaN across a block edge
+    x[_engine.NARROW_BLOCK - 3 : _engine.NARROW_BLOCK + 3] = np.nan  # ... and a narrow formula's block edge
     return x.astype(dtype)
 
 
@@ -100,11 +101,11 @@ def test_narrow_entries_are_declared_where_the_bits_allow_it():
     narrow = [n for n in actlab.names() if getattr(registry.spec(n), "narrow", ())]
     assert {"relu", "relu6", "hardtanh", "identity"} <= set(narrow)
     act = actlab.get("relu")
-    _, widen, _ = act._plan("f", np.dtype(np.float32))
-    assert not widen
-    # a parameter that float16 cannot hold sends the entry back to float64
-    _, widen, _ = actlab.get("hardtanh", min_val=-1.1)._plan("f", np.dtype(np.float16))
-    assert widen
+    _, widen, _, block = act._plan("f", np.dtype(np.float32))
+    assert not widen and block == _engine.NARROW_BLOCK
+    # a parameter that float16 cannot hold sends the entry back to float64, in cache-sized blocks
+    _, widen, _, block = actlab.get("hardtanh", min_val=-1.1)._plan("f", np.dtype(np.float16))
+    assert widen and block == _engine.BLOCK
 
 
 @pytest.mark.parametrize("act", ELEMENTWISE)

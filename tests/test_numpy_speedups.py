@@ -83,7 +83,20 @@ def test_narrow_form_limits_and_nan(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["tanhshrink", "xielu", "sigmoid", "silu", "mish", "quick_gelu", "swish_beta", "gelu", "tanh"]
+    "name",
+    [
+        "tanhshrink",
+        "xielu",
+        "sigmoid",
+        "silu",
+        "mish",
+        "quick_gelu",
+        "swish_beta",
+        "gelu",
+        "tanh",
+        "softsign",
+        "squareplus",
+    ],
 )
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
 def test_narrow_results_match_the_float64_forms(name: str, dtype: type) -> None:

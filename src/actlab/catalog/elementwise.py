@@ -494,7 +494,18 @@ def _softplus_definition(x: Any, p: Params, xp: Any) -> Any:
     return y if p.threshold is None else xp.where(p.beta * x > p.threshold, x, y)
 
 
+NARROW_CLIP = 1.0e150
+"""Where a float32/float16 result is computed in float64, ±inf is clipped here: x² and 1 + |x|
+stay finite in float64 for every narrow x (|x| < 6.6e4 or 3.4e38), and the value at ±1e150 is
+already the limit once rounded to the narrow type."""
+
+
 def _softsign_forward(x: Any, p: Params, xp: Any) -> Any:
+    if not F.float64_result(xp):
+        # a float32/float16 result computed in float64: 1 + |x| neither overflows nor absorbs what
+        # float32 keeps, so x/(1 + |x|) is two float64 roundings; a third of the work of the select
+        c = xp.clip(x, -NARROW_CLIP, NARROW_CLIP)
+        return c / (1.0 + xp.abs(c))
     a = xp.abs(x)
     # above |x| = 1 divide through by |x|, so that ±inf gives ±1, not inf/inf
     return xp.where(a <= 1.0, x / (1.0 + a), xp.sign(x) / (1.0 + 1.0 / a))
@@ -551,7 +562,21 @@ def _hardswish_derivative(x: Any, p: Params, xp: Any) -> Any:
     return xp.where(x <= -3.0, 0.0, xp.where(x < 3.0, (2.0 * x + 3.0) / 6.0, 1.0))
 
 
+def _squareplus_narrow(x: Any, p: Params, xp: Any) -> tuple[Any, Any] | None:
+    """(clipped x, √(x² + b)) in float64 for a float32/float16 result, where x² + b cannot
+    overflow (b up to 1e300): one square root instead of the overflow-safe hypots; None when
+    the namespace keeps float64 results or b is too large for it."""
+    if F.float64_result(xp) or p.b > 1.0e300:
+        return None
+    c = xp.clip(x, -NARROW_CLIP, NARROW_CLIP)
+    return c, xp.sqrt(c * c + p.b)
+
+
 def _squareplus_forward(x: Any, p: Params, xp: Any) -> Any:
+    narrow = _squareplus_narrow(x, p, xp)
+    if narrow is not None:  # the same two cancellation-free branches, without the hypots
+        c, s = narrow
+        return xp.where(c >= 0, 0.5 * (c + s), p.b / (2.0 * (s - c)))
     root_b = math.sqrt(p.b)
     s = xp.hypot(x, root_b)
     # for x < 0, (x + s)/2 cancels: use the conjugate b / (2 (s - x)), and below -1 divide through
@@ -562,6 +587,10 @@ def _squareplus_forward(x: Any, p: Params, xp: Any) -> Any:
 
 
 def _squareplus_derivative(x: Any, p: Params, xp: Any) -> Any:
+    narrow = _squareplus_narrow(x, p, xp)
+    if narrow is not None:
+        c, s = narrow
+        return xp.where(c >= 0, 0.5 + 0.5 * (c / s), p.b / (2.0 * s) / (s - c))
     root_b = math.sqrt(p.b)
     s = xp.hypot(x, root_b)
     pos = 0.5 + 0.5 / xp.hypot(1.0, root_b / x)  # x / s, finite at x = inf

@@ -26,7 +26,7 @@ import numpy as np
 from ..catalog import registry
 from ..catalog.spec import Elementwise, Params, Spec
 from ..namespaces import numpy_ns, numpy_ns_for
-from ._engine import BLOCK, check_out, evaluate, get_threads, set_threads
+from ._engine import BLOCK, NARROW_BLOCK, check_out, evaluate, get_threads, set_threads
 
 __all__ = ["Activation", "as_float_array", "get", "get_threads", "set_threads"]
 
@@ -125,15 +125,16 @@ class Activation:
 
     # -- evaluation ------------------------------------------------------------------------
 
-    def _plan(self, what: str, dtype: np.dtype, fast: bool = False) -> tuple[Any, bool, bool]:
-        """(kernel, widen, nan_fix) for evaluating f ("f"), f' ("f'") or both ("f,f'") on ``dtype``."""
+    def _plan(self, what: str, dtype: np.dtype, fast: bool = False) -> tuple[Any, bool, bool, int]:
+        """(kernel, widen, nan_fix, block) for evaluating f ("f"), f' ("f'") or both ("f,f'") on ``dtype``."""
         key = (what, dtype, fast)
         plan = self._plans.get(key)
         if plan is None:
             spec, p = self.spec, self._p
             assert isinstance(spec, Elementwise)
             parts = what.split(",")
-            widen = not fast and not (all(w in spec.narrow for w in parts) and _representable(self.params, dtype))
+            narrow = all(w in spec.narrow for w in parts) and _representable(self.params, dtype)
+            widen = not fast and not narrow
             # float64 arithmetic for a float32/float16 result lets the shared helpers take cheaper
             # forms (numpy_ns_narrow); the fast mode computes in the input's type and needs them all
             ns = numpy_ns_for(dtype) if widen else numpy_ns
@@ -146,7 +147,7 @@ class Activation:
             with np.errstate(all="ignore"):
                 probe = kernel(np.array([np.nan]))
             nan_fix = not all(np.isnan(np.asarray(r)).all() for r in probe)
-            plan = self._plans[key] = (kernel, widen, nan_fix)
+            plan = self._plans[key] = (kernel, widen, nan_fix, NARROW_BLOCK if narrow else BLOCK)
         return plan
 
     def __call__(self, x: Any, out: np.ndarray | None = None, *, threads: int | None = None, fast: bool = False) -> Any:
@@ -163,8 +164,8 @@ class Activation:
         """
         a, dtype = as_float_array(x)
         if isinstance(self.spec, Elementwise):
-            kernel, widen, nan_fix = self._plan("f", dtype, fast)
-            return evaluate(kernel, a, dtype, (out,), threads, widen=widen, nan_fix=nan_fix)[0]
+            kernel, widen, nan_fix, block = self._plan("f", dtype, fast)
+            return evaluate(kernel, a, dtype, (out,), threads, widen=widen, nan_fix=nan_fix, block=block)[0]
         self.spec.check_shape(a.shape, self._p)
         shape = self.spec.out_shape(a.shape, self._p)
         y = self._in_row_blocks(lambda p, xb: self.spec.apply(xb, p, numpy_ns), (a,), shape[-1], dtype)
@@ -198,8 +199,8 @@ class Activation:
         """f'(x) elementwise, with the derivative at each kink stated in the spec."""
         self._elementwise("derivative")
         a, dtype = as_float_array(x)
-        kernel, widen, nan_fix = self._plan("f'", dtype, fast)
-        return evaluate(kernel, a, dtype, (out,), threads, widen=widen, nan_fix=nan_fix)[0]
+        kernel, widen, nan_fix, block = self._plan("f'", dtype, fast)
+        return evaluate(kernel, a, dtype, (out,), threads, widen=widen, nan_fix=nan_fix, block=block)[0]
 
     def value_and_derivative(
         self,
@@ -221,8 +222,10 @@ class Activation:
         """
         self._elementwise("value_and_derivative")
         a, dtype = as_float_array(x)
-        kernel, widen, nan_fix = self._plan("f,f'", dtype, fast)
-        y, d = evaluate(kernel, a, dtype, (out, dout), threads, ("out", "dout"), widen=widen, nan_fix=nan_fix)
+        kernel, widen, nan_fix, block = self._plan("f,f'", dtype, fast)
+        y, d = evaluate(
+            kernel, a, dtype, (out, dout), threads, ("out", "dout"), widen=widen, nan_fix=nan_fix, block=block
+        )
         return y, d
 
     def _elementwise(self, what: str) -> tuple[Elementwise, Params]:
