@@ -294,5 +294,8 @@ def test_skipping_the_tails_for_float32_results_changes_no_float32_bit(name: str
     x = np.concatenate([np.linspace(-800.0, 5.0, 40001), np.linspace(-1.5, -0.9, 4001)])
     x = x.astype(np.float32).astype(np.float64)
     for formula in (act.spec.forward, act.spec.derivative):
-        full = formula(x, act.bound, numpy_ns).astype(np.float32)
-        np.testing.assert_array_equal(formula(x, act.bound, to_float32).astype(np.float32), full)
+        # the formulas run bare here; the engine evaluates them under np.errstate(all="ignore")
+        with np.errstate(all="ignore"):
+            full = formula(x, act.bound, numpy_ns).astype(np.float32)
+            narrow = formula(x, act.bound, to_float32).astype(np.float32)
+        np.testing.assert_array_equal(narrow, full)
