@@ -54,6 +54,9 @@ def namespace(dtype: torch.dtype, narrow: bool = False) -> Any:
     ns = types.SimpleNamespace(**{**vars(torch_ns(dtype)), "ndtr": _ndtr})
     if narrow:
         ns.expm1 = _expm1
+        # the result is rounded to float32 or narrower: the catalog's shared pieces may take their
+        # cheaper forms and skip the far tails (formulas.float64_result), as NumPy's do
+        ns.target_bits = 24
     if not narrow:
         # float64 input: torch.sigmoid is within 2 ulp, the catalog's own σ (one e^{-|x|}, one division)
         # keeps the NumPy reference's bounds (quick_gelu' measured 7.56 ulp/κ with torch's, bound 7).
