@@ -196,3 +196,49 @@ def test_exact_float64_within_the_stated_bounds(name: str) -> None:
     for what in ("f", "f'"):
         w, _ = accuracy.measure_torch(actlab.get(name), "float64", what, exact=True)
         assert w.passed, f"{name} {what}: {w.scaled:.3g} ulp/max(1,κ) at x={w.scaled_x!r} (bound {w.bound})"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("act", ELEMENTWISE_DEFAULTS, ids=lambda a: a.name)
+def test_default_path_runs_on_every_float_and_keeps_its_limits(act: actlab.Activation, dtype: str) -> None:
+    """The default path (native kernel, or the catalog's formula in float32) on the whole narrow
+    range, ±inf and NaN: it runs, a NaN comes out only where the reference has one (or the native
+    kernel is measured to give one: actlab.torch.gaps), and moderate values agree to 1e-3."""
+    from actlab.torch.native import native_for
+
+    tdt = getattr(torch, dtype)
+    info = torch.finfo(tdt)
+    x = torch.tensor(
+        [
+            -float("inf"),
+            -info.max,
+            -1e4,
+            -50.0,
+            -3.0,
+            -1.0,
+            -0.5,
+            0.0,
+            0.5,
+            1.0,
+            3.0,
+            50.0,
+            1e4,
+            info.max,
+            float("inf"),
+            float("nan"),
+        ],
+        dtype=torch.float64,
+    ).clamp(-info.max, info.max)
+    x[0], x[-2] = -float("inf"), float("inf")
+    x = x.to(tdt)
+    ref = act(x.double().numpy())
+    native = native_for(act.name, act.bound) is not None
+    for n in (1, _ops.FUSE_MIN_NUMEL // x.numel() + 1):  # op by op, then the fused kernel
+        with torch.no_grad():
+            y = at.apply(x.repeat(n), act.name, **act.params)[: x.numel()].double().numpy()
+        if not native:
+            assert np.array_equal(np.isnan(y), np.isnan(ref)), (
+                f"{act.name} {dtype} x{n}: NaN where the reference has none"
+            )
+        moderate = np.abs(x.double().numpy()) <= 3.0
+        np.testing.assert_allclose(y[moderate], ref[moderate], rtol=1e-3, atol=1e-3, err_msg=f"{act.name} {dtype}")

@@ -501,7 +501,7 @@ already the limit once rounded to the narrow type."""
 
 
 def _softsign_forward(x: Any, p: Params, xp: Any) -> Any:
-    if not F.float64_result(xp):
+    if F.direct_is_enough(xp):
         # a float32/float16 result computed in float64: 1 + |x| neither overflows nor absorbs what
         # float32 keeps, so x/(1 + |x|) is two float64 roundings; a third of the work of the select
         c = xp.clip(x, -NARROW_CLIP, NARROW_CLIP)
@@ -566,7 +566,7 @@ def _squareplus_narrow(x: Any, p: Params, xp: Any) -> tuple[Any, Any] | None:
     """(clipped x, √(x² + b)) in float64 for a float32/float16 result, where x² + b cannot
     overflow (b up to 1e300): one square root instead of the overflow-safe hypots; None when
     the namespace keeps float64 results or b is too large for it."""
-    if F.float64_result(xp) or p.b > 1.0e300:
+    if not F.direct_is_enough(xp) or p.b > 1.0e300:
         return None
     c = xp.clip(x, -NARROW_CLIP, NARROW_CLIP)
     return c, xp.sqrt(c * c + p.b)

@@ -22,7 +22,7 @@ def _target_bits(xp: Any) -> int:
     return getattr(xp, "target_bits", 53 if xp.wide else 24)
 
 
-def _direct_is_enough(xp: Any) -> bool:
+def direct_is_enough(xp: Any) -> bool:
     """True when ``xp`` computes in float64 for a result of 24 bits or fewer: a form that
     cancels k bits still leaves 53 - k, far more than the rounding keeps."""
     return bool(xp.wide) and _target_bits(xp) <= 24
@@ -61,7 +61,7 @@ def sigmoid(x: Any, xp: Any) -> Any:
     native = getattr(xp, "sigmoid", None)
     if native is not None:
         return native(x)
-    if _direct_is_enough(xp):
+    if direct_is_enough(xp):
         # for a float32/float16 result the textbook form in float64 is within 2 float64 ulp
         # everywhere: e^-x overflows only where σ is far below the smallest float32 (x < -709),
         # and 1 / inf is the 0 it rounds to; half the operations of the two-sided form
@@ -118,7 +118,7 @@ def npdf(x: Any, xp: Any) -> Any:
     For a float32/float16 result computed in float64, a product with 1/√(2π) replaces the
     division (one more float64 rounding, 2^-29 of a float32 ulp; a division costs 3-4 products).
     """
-    if _direct_is_enough(xp):
+    if direct_is_enough(xp):
         return xp.exp(-0.5 * x * x) * INV_SQRT_2PI
     return xp.exp(-0.5 * x * x) / SQRT_2PI
 
@@ -178,7 +178,7 @@ def x_minus_tanh(x: Any, xp: Any) -> Any:
     only); a float32 or float16 result computed in float64 needs it only below 2^-6 and with
     three terms, on the few elements that small.
     """
-    if _direct_is_enough(xp):
+    if direct_is_enough(xp):
         terms3 = X_MINUS_TANH_SERIES[:NARROW_TARGET_TANHSHRINK_TERMS]
 
         def short_series(v: Any) -> Any:
@@ -218,7 +218,7 @@ def expm1_minus_x(x: Any, xp: Any) -> Any:
     As :func:`x_minus_tanh`: 20 terms below |x| = 1 for a float64 result, four terms below
     2^-9 for a float32 or float16 result computed in float64.
     """
-    if _direct_is_enough(xp):
+    if direct_is_enough(xp):
         terms4 = EXPM1_MINUS_X_SERIES[:NARROW_TARGET_EXPM1_TERMS]
         return xp.where_lazy(
             xp.abs(x) < NARROW_TARGET_EXPM1_LIMIT, lambda v: v * v * horner(v, terms4), x, xp.expm1(x) - x
@@ -241,7 +241,7 @@ def tanh_softplus(x: Any, xp: Any) -> Any:
     For a float32/float16 result computed in float64, e^x is taken at min(x, 20), where the
     value has reached 1 already: n stays finite, and one ratio replaces the two branches.
     """
-    if _direct_is_enough(xp):
+    if direct_is_enough(xp):
         e = xp.exp(xp.minimum(x, TANH_SOFTPLUS_ONE))
         n = e * (e + 2.0)
         return n / (n + 2.0)
