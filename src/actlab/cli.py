@@ -286,6 +286,22 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worst_record(w: Any) -> dict[str, Any]:
+    """One accuracy measurement (an ``accuracy.Worst``) as a JSON record."""
+    return {
+        "name": w.name,
+        "dtype": w.dtype,
+        "what": w.what,
+        "max_ulp": w.ulp,
+        "max_ulp_at": w.ulp_x,
+        "max_ulp_per_condition": w.scaled,
+        "max_ulp_per_condition_at": w.scaled_x,
+        "bound": w.bound,
+        "points": w.points,
+        "passed": w.passed,
+    }
+
+
 def _cmd_accuracy(args: argparse.Namespace) -> int:
     from . import accuracy
 
@@ -302,20 +318,7 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
         raise UsageError("NumPy has no bfloat16; measure it with --backend torch")
     rows, records, failed = [], [], 0
     for w in accuracy.report(names, args.dtype, dense=args.dense, fast=args.fast):
-        records.append(
-            {
-                "name": w.name,
-                "dtype": w.dtype,
-                "what": w.what,
-                "max_ulp": w.ulp,
-                "max_ulp_at": w.ulp_x,
-                "max_ulp_per_condition": w.scaled,
-                "max_ulp_per_condition_at": w.scaled_x,
-                "bound": w.bound,
-                "points": w.points,
-                "passed": w.passed,
-            }
-        )
+        records.append(_worst_record(w))
         failed += not w.passed and not args.fast
         if not args.json:
             rows.append(
@@ -367,23 +370,7 @@ def _accuracy_torch(args: argparse.Namespace, names: list[str] | None) -> int:
         failed += enforced and not r.passed
         for fused, ws in ((False, r.unfused), (True, r.fused)):
             for w in ws or ():
-                records.append(
-                    {
-                        "name": r.name,
-                        "dtype": r.dtype,
-                        "kernel": r.kernel,
-                        "fused": fused,
-                        "what": w.what,
-                        "max_ulp": w.ulp,
-                        "max_ulp_at": w.ulp_x,
-                        "max_ulp_per_condition": w.scaled,
-                        "max_ulp_per_condition_at": w.scaled_x,
-                        "bound": w.bound,
-                        "points": w.points,
-                        "passed": w.passed,
-                        "copies_agree": r.copies_agree,
-                    }
-                )
+                records.append({**_worst_record(w), "kernel": r.kernel, "fused": fused, "copies_agree": r.copies_agree})
         if not args.json:
             status = ("ok" if r.passed else "FAIL") if enforced else "-"
             rows.append(
