@@ -816,9 +816,13 @@ def run(
         if impls == "own":
             # actlab's own implementations only: one block per backend holding every activation, so that each
             # one's neighbours in a round are drawn at random from the whole catalog, ReLU included, and what a
-            # costly neighbour leaves behind (caches, the heap) falls on ReLU as often as on anyone
+            # costly neighbour leaves behind (caches, the heap) falls on ReLU as often as on anyone; ReLU is
+            # timed as the reference when it is not among the names
             every = [(n, c) for n in names for c in cases_for(n, g_for(n), True)]
-            blocks += [([(n, c) for n, c in every if c.backend == b], []) for b in backends]
+            extra = [] if "relu" in names else list(references.values())
+            blocks += [
+                ([(n, c) for n, c in every if c.backend == b], [c for c in extra if c.backend == b]) for b in backends
+            ]
             del every
         else:  # one block per activation, ReLU's own implementations timed beside it
             for name in names:
@@ -1009,16 +1013,17 @@ def speed_vs_relu(
     if impl is None:
         raise BenchError(f"unknown backend {backend!r}")
     rows = _rows(result, backend, pass_, impl)
-    if "relu" not in rows:
+    paired = any(isinstance(r.get("vs_relu"), dict) for r in rows.values())
+    if "relu" not in rows and not paired:
         raise BenchError(f"relu was not measured for {backend}/{impl}/{pass_}: nothing to compare against")
-    relu = rows["relu"]["median_s"]
+    relu = rows["relu"]["median_s"] if "relu" in rows else None
     out: dict[str, Ratio] = {}
     for name, r in rows.items():
         if name == "relu":
             out[name] = Ratio(1.0)
         elif isinstance(r.get("vs_relu"), dict):
             out[name] = Ratio.from_dict(r["vs_relu"])
-        else:
+        elif relu is not None:
             out[name] = Ratio(r["median_s"] / relu)
     return out
 
@@ -1050,7 +1055,9 @@ def format_tables(result: dict[str, Any]) -> str:
             mine = _rows(result, backend, pass_, own)
             if not mine:
                 continue
-            vs_relu = speed_vs_relu(result, backend, pass_) if "relu" in mine else {}
+            # ReLU is timed in the same rounds as every entry, listed or not (``vs_relu``)
+            has_reference = "relu" in mine or any(isinstance(r.get("vs_relu"), dict) for r in mine.values())
+            vs_relu = speed_vs_relu(result, backend, pass_) if has_reference else {}
             # (label, numerator rows or None for actlab's own, denominator rows) for each peer column
             ratio_cols = [(f"/{p}", None, _rows(result, backend, pass_, p)) for p in peers]
             if backend == "numpy":
@@ -1068,9 +1075,11 @@ def format_tables(result: dict[str, Any]) -> str:
             ratios: dict[str, list[float]] = {c: [] for c in cols}
             for name, r in mine.items():
                 cells = [name, f"{r['median_s'] * 1e3:.2f}", f"{100 * r['fraction_of_bandwidth']:.0f}"]
-                if vs_relu:
+                if vs_relu and name in vs_relu:
                     ratios["/relu"].append(vs_relu[name])
                     cells.append(vs_relu[name].text(spread="percent", unit=""))
+                elif vs_relu:
+                    cells.append("-")
                 for label, num, den in ratio_cols:
                     a = r if num is None else num.get(name)
                     b = den.get(name)
