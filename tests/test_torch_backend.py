@@ -351,3 +351,28 @@ def test_fused_kernels_equal_the_op_by_op_formulas(name: str) -> None:
     torch.testing.assert_close(g1, g2, rtol=1e-5, atol=1e-5, equal_nan=True)
     for a, b in zip(p1, p2):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-3, equal_nan=True)  # sums of 131072 float32 terms
+
+
+def test_submodules_are_attributes_of_actlab_torch():
+    import actlab.torch as at
+
+    assert callable(at.init.kaiming_normal_) and callable(at.deepnet.simulate) and callable(at.recipes.dying_relu)
+    assert {"init", "deepnet", "recipes"} <= set(dir(at))
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        at.nothing  # noqa: B018
+
+
+def test_learnable_parameter_reads_as_its_value_and_repr_follows_training():
+    m = at.get("swish_beta", learnable=True, beta=1.5)
+    assert [n for n, _ in m.named_parameters()] == ["beta_raw"]  # the stored number is not β
+    assert m.beta.item() == pytest.approx(1.5, rel=1e-6)
+    opt = torch.optim.SGD(m.parameters(), lr=0.5)
+    for _ in range(3):
+        opt.zero_grad()
+        m(torch.linspace(-3, 3, 64)).sum().backward()
+        opt.step()
+    beta = m.values()["beta"].item()
+    assert beta != pytest.approx(1.5, rel=1e-3)
+    assert m.beta.item() == beta and f"beta={float(f'{beta:.7g}')!r}" in repr(m)
+    prelu = at.get("prelu", learnable=True, num_parameters=2)  # unconstrained: stored under its own name
+    assert [n for n, _ in prelu.named_parameters()] == ["weight"] and "weight=[0.25, 0.25]" in repr(prelu)

@@ -18,6 +18,9 @@ Requires the ``torch`` extra (``pip install 'actlab[torch]'``).
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from . import functional
 from .functional import apply
 from .modules import GLU, Activation, Bilinear, GatedFFN, GeGLU, LogSoftmax, Maxout, ReGLU, Softmax, SwiGLU, get
@@ -38,8 +41,25 @@ __all__ = [
     "SwiGLU",
     "apply",
     "catalog_entry",
+    "deepnet",
     "find_activations",
     "functional",
     "get",
+    "init",
+    "recipes",
     "replace_activations",
 ]
+
+# Submodules with heavier imports (deepnet and recipes train networks) load on first use, so
+# ``at.init.kaiming_normal_`` works after a plain ``import actlab.torch as at``.
+_LAZY = ("init", "deepnet", "recipes", "gaps", "native")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -41,15 +41,20 @@ class Activation(nn.Module):
 
     Learnable parameters are ``nn.Parameter``s that keep their domain: a parameter
     that must be positive (swish_beta's β, elu/celu/snake's α, xielu's α_p) is stored
-    as ``raw`` with value softplus(raw); xielu's α_n as β + softplus(raw); unconstrained
-    ones (prelu's weight, star_relu's scale and bias) as they are.  ``values()`` gives
-    the constrained values.
+    as the parameter ``<name>_raw`` with value softplus(raw); xielu's α_n as β +
+    softplus(raw); unconstrained ones (prelu's weight, star_relu's scale and bias) as
+    they are, under their own name.  The attribute of the parameter's own name
+    (``act.beta``) and ``values()`` give the constrained values, what the formula sees;
+    the repr shows them as they are now, after training.
 
     Shape: any, for elementwise activations; along ``dim`` the gated family halves the
     size, maxout divides it by ``pieces``.
 
-    >>> Activation("swish_beta", learnable=True, beta=1.5)
+    >>> act = Activation("swish_beta", learnable=True, beta=1.5)
+    >>> act
     Activation(name='swish_beta', beta=1.5, learnable=('beta',))
+    >>> [name for name, _ in act.named_parameters()], round(act.beta.item(), 6)
+    (['beta_raw'], 1.5)
     """
 
     def __init__(
@@ -78,7 +83,7 @@ class Activation(nn.Module):
         self._init = {k: bound[k] for k in names}
         for key in names:
             raw = self._to_raw(spec.param(key), bound[key], bound)
-            self.register_parameter(key, nn.Parameter(torch.full((self.num_parameters,), raw)))
+            self.register_parameter(self._stored(key), nn.Parameter(torch.full((self.num_parameters,), raw)))
         self._encoded = _ops.encode(spec, bound)
         self._bound = spec.bind(bound)
         self._native = None if (self.exact or set(names) - {"weight"}) else native_for(spec.name, self._bound)
@@ -118,6 +123,18 @@ class Activation(nn.Module):
             return 0.0
         return None
 
+    def _stored(self, key: str) -> str:
+        """The name the ``nn.Parameter`` of ``key`` is registered under: ``key_raw`` when a softplus
+        keeps it in its domain (the stored number is not the value), else ``key`` itself."""
+        return key if self._floor(self.spec.param(key), {**self._static, **self._init}) is None else f"{key}_raw"
+
+    def __getattr__(self, name: str) -> Any:
+        # ``act.beta`` of a learnable β stored as ``beta_raw``: the constrained value, not the raw one
+        learned = self.__dict__.get("learned", ())
+        if name in learned and self._stored(name) != name:
+            return self.values()[name]
+        return super().__getattr__(name)
+
     def _to_raw(self, q: Param, value: float, bound: dict[str, Any]) -> float:
         floor = self._floor(q, bound)
         if floor is None:
@@ -134,7 +151,7 @@ class Activation(nn.Module):
         out = {}
         bound = {**self._static, **self._init}
         for key in self.learned:
-            raw = getattr(self, key)
+            raw = self._parameters[self._stored(key)]
             q = self.spec.param(key)
             floor = self._floor(q, bound)
             if floor is None:
@@ -167,7 +184,7 @@ class Activation(nn.Module):
         return _ops.apply_op(x, weights, self.spec.name, self._encoded, ",".join(self.learned), self.exact)
 
     def extra_repr(self) -> str:
-        parts = [f"name={self.spec.name!r}"] + [f"{k}={v!r}" for k, v in {**self._static, **self._init}.items()]
+        parts = [f"name={self.spec.name!r}"] + [f"{k}={v!r}" for k, v in self._current().items()]
         if self.learned:
             parts.append(f"learnable={self.learned!r}")
             if self.num_parameters > 1:
@@ -175,6 +192,16 @@ class Activation(nn.Module):
         if self.exact:
             parts.append("exact=True")
         return ", ".join(parts)
+
+    def _current(self) -> dict[str, Any]:
+        """Every parameter's value now: the learnable ones as trained so far (a float when shared,
+        a list of floats when one per channel)."""
+        now: dict[str, Any] = {**self._static, **self._init}
+        with torch.no_grad():
+            for key, v in self.values().items():
+                flat = [float(f"{t:.7g}") for t in v.detach().reshape(-1).tolist()]  # float32: 7 digits
+                now[key] = flat[0] if len(flat) == 1 else flat
+        return now
 
     @property
     def name(self) -> str:
