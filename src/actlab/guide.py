@@ -140,6 +140,38 @@ def _branch(
     raise ActlabError(f"unknown --arch {arch!r}; choose from {', '.join(ARCHS)}")
 
 
+HIDDEN_FLAGS: dict[str, tuple[str, ...]] = {
+    "mlp": ("self_normalizing", "deep", "mobile"),
+    "cnn": ("mobile", "deep", "accuracy_first"),
+    "transformer": ("mobile",),
+    "rnn": (),
+}
+"""The flags that pick a branch of the tree for a hidden layer of each architecture."""
+
+
+def _option(flag: str) -> str:
+    return "--" + flag.replace("_", "-")
+
+
+def _check_flags(arch: str, flags: dict[str, bool]) -> None:
+    """Refuse a flag the architecture's branches do not read, and two flags that pick different branches:
+    the tree takes one branch, and a flag it would ignore must not look as if it had counted."""
+    given = [f for f, on in flags.items() if on]
+    unused = [f for f in given if f not in HIDDEN_FLAGS[arch]]
+    if unused:
+        takes = ", ".join(_option(f) for f in HIDDEN_FLAGS[arch]) or "none, it has one"
+        raise ActlabError(
+            f"{', '.join(_option(f) for f in unused)} does not change the choice for --arch {arch} "
+            f"(its branches: {takes})"
+        )
+    if len(given) > 1:
+        picks = [f"{_option(f)} → {_branch(arch, 'hidden', None, **{g: g == f for g in flags})[0]}" for f in given]
+        raise ActlabError(
+            f"{' and '.join(_option(f) for f in given)} are different branches of the tree for --arch {arch} "
+            f"({', '.join(picks)}); give one"
+        )
+
+
 def _facts(name: str) -> list[str]:
     """Computed facts about one activation, in words."""
     from .analysis import gains, properties
@@ -167,24 +199,58 @@ def _facts(name: str) -> list[str]:
 
 
 def _measured(store: str | Path | None, names: list[str]) -> list[dict[str, Any]]:
-    """Comparisons in the results file that include the recommended activation."""
+    """Comparisons in the results file that include the recommended activation: the mean test accuracy
+    of each activation, and the per-seed accuracies they come from."""
     if store is None or not Path(store).exists():
         return []
     from .experiments import ResultsStore
 
-    groups: dict[tuple[Any, ...], dict[str, list[float]]] = {}
+    groups: dict[tuple[Any, ...], dict[str, dict[int, float]]] = {}
     with ResultsStore(store) as s:
         for r in s.runs():  # compare like with like: same data, model and training budget
             c = r["config"]
             key = (c["dataset"], c["model"], c["depth"], c["width"], c["epochs"], c["lr"])
-            groups.setdefault(key, {}).setdefault(c["activation"], []).append(r["result"]["final"]["test_acc"])
+            seeds = groups.setdefault(key, {}).setdefault(c["activation"], {})
+            seeds[int(c["seed"])] = float(r["result"]["final"]["test_acc"])
     out = []
     for (dataset, model, depth, width, epochs, lr), accs in groups.items():
         if names[0] in accs and len(accs) > 1:
-            means = {k: sum(v) / len(v) for k, v in accs.items()}
+            means = {k: sum(v.values()) / len(v) for k, v in accs.items()}
             setting = f"{dataset}/{model} depth {depth} width {width}, {epochs} epochs, lr {lr:g}"
-            out.append({"setting": setting, "test_acc": means})
+            out.append({"setting": setting, "test_acc": means, "per_seed": accs})
     return out
+
+
+def _against(choice: str, e: dict[str, Any]) -> str | None:
+    """A comment where a comparison ranks another activation above the choice: is the difference real?
+
+    The runs of two activations with the same seed share the data split and the initial weights'
+    random stream, so they are compared in pairs (a paired t-test over the seeds both have)."""
+    from scipy import stats
+
+    means = e["test_acc"]
+    best = max(means, key=lambda k: means[k])
+    if best == choice or means[best] == means[choice]:
+        return None
+    a, b = e["per_seed"][best], e["per_seed"][choice]
+    common = sorted(set(a) & set(b))
+    head = f"{best} scored above {choice} here ({means[best]:.3f} vs {means[choice]:.3f}"
+    if len(common) < 2:
+        return head + f"; {len(common)} seed in common: too few for a test, so this is not evidence against {choice})"
+    diffs = [a[s] - b[s] for s in common]
+    if all(d == diffs[0] for d in diffs):
+        p = 0.0 if diffs[0] != 0 else 1.0
+    else:
+        p = float(stats.ttest_rel([a[s] for s in common], [b[s] for s in common]).pvalue)
+    if p < 0.05:
+        return head + (
+            f"; paired t-test over {len(common)} seeds, p = {p:.2g}: a difference at the 5% level — "
+            f"in this setting the measurement favours {best} over the tree's {choice})"
+        )
+    return head + (
+        f"; paired t-test over {len(common)} seeds, p = {p:.2g}: not a significant difference, "
+        f"so the tree's {choice} stands)"
+    )
 
 
 APPROXIMATES = {"hardswish": "silu", "hardsigmoid": "sigmoid", "gelu_tanh": "gelu"}
@@ -216,12 +282,16 @@ def recommend(
     self_normalizing: bool = False,
     accuracy_first: bool = False,
     results: str | Path | None = None,
-    bench: dict[str, Any] | None = None,
+    bench: dict[str, Any] | str | Path | None = None,
 ) -> Recommendation:
     """The activation for a layer, its alternatives and the computed reasons.
 
-    ``bench`` (a result of :func:`actlab.bench.run` or :func:`actlab.bench.load`) adds the measured
-    cost where the choice is about cost (``mobile``): the cheap activation beside the one it replaces.
+    ``results`` is a results store (``actlab compare``'s SQLite file): comparisons there that include
+    the choice are cited, and where one ranks another activation above the choice, a paired t-test
+    over the seeds says whether that difference is significant.  ``bench`` (a benchmark file written by
+    ``actlab bench --json FILE``, or the result of :func:`actlab.bench.run`) adds the measured cost where
+    the choice is about cost (``mobile``): the cheap activation beside the one it replaces.  Flags that
+    the architecture's branches do not read, or two that pick different branches, are refused.
     """
     if role not in ROLES:
         raise ActlabError(f"unknown --role {role!r}; choose from {', '.join(ROLES)}")
@@ -229,6 +299,14 @@ def recommend(
         raise ActlabError(f"unknown --task {task!r}; choose from {', '.join(TASKS)}")
     if arch is not None and arch not in ARCHS:
         raise ActlabError(f"unknown --arch {arch!r}; choose from {', '.join(ARCHS)}")
+    if role == "hidden" and task is None and arch in HIDDEN_FLAGS:
+        flags = {"self_normalizing": self_normalizing, "deep": deep, "mobile": mobile, "accuracy_first": accuracy_first}
+        if not (self_normalizing and arch != "mlp"):  # that one has its own message in the tree
+            _check_flags(arch, flags)
+    if isinstance(bench, (str, Path)):
+        from .bench import load
+
+        bench = load(bench)
     choice, alternatives, why, requirements = _branch(arch, role, task, mobile, deep, self_normalizing, accuracy_first)
     reasons = [why]
     for name in [choice, *alternatives]:
@@ -239,4 +317,8 @@ def recommend(
     for e in evidence:
         ranked = sorted(e["test_acc"].items(), key=lambda kv: -kv[1])
         reasons.append(f"measured on {e['setting']}: " + ", ".join(f"{k} {v:.3f}" for k, v in ranked))
+        comment = _against(choice, e)
+        if comment:
+            reasons.append(comment)
+            e["comment"] = comment
     return Recommendation(choice, alternatives, reasons, requirements, evidence)
