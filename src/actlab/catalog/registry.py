@@ -144,10 +144,10 @@ def _note_origin(name: str) -> None:
 def _importing_module() -> PluginSource | None:
     """The module whose top-level code (its import) is running this call, if that module can be imported again.
 
-    The innermost ``<module>`` frame decides: a module in ``sys.modules`` executing its own
-    namespace registers again when another process imports it; ``__main__`` (a script, a
-    notebook, ``python -c``) and namespaces that are no module's (doctest's copies) do not.
-    A call from a function run after the import finds no ``<module>`` frame of a module either.
+    The innermost ``<module>`` frame on the stack decides: a module of ``sys.modules`` running
+    its own namespace registers again when another process imports it.  ``__main__`` (a
+    script, a notebook cell, ``python -c``, a test runner calling a function), a namespace that
+    is no module's (doctest's copies) and a thread without any ``<module>`` frame do not.
     """
     frame = sys._getframe(1)
     while frame is not None and frame.f_code.co_name != "<module>":
