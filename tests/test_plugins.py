@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import pickle
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -303,9 +305,25 @@ def test_compare_with_workers_refuses_an_entry_registered_here(
 def test_a_worker_that_cannot_load_a_plugin_says_so(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runner, "_worker_error", None)
     missing = registry.PluginSource("gone_plugin_q", str(folder / "gone_plugin_q.py"))
-    runner._start_worker((missing,), list(sys.path))
+    runner._start_worker((missing,))
     with pytest.raises(actlab.PluginError, match=r"worker process could not load the plugins.*gone_plugin_q"):
         runner._run_in_worker(runner.RunConfig("moons", "mlp", "relu", 0, epochs=1))
+
+
+def test_a_forkserver_worker_loads_a_plugin_module_of_a_package(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the pool of compare, with a cheap task: the worker's catalog and record of sources are the driver's
+    context = multiprocessing.get_context("forkserver")
+    (folder / "lib" / "plugpkg").mkdir(parents=True)
+    (folder / "lib" / "plugpkg" / "__init__.py").write_text("")
+    (folder / "lib" / "plugpkg" / "cube.py").write_text(CUBE_GATE)
+    monkeypatch.syspath_prepend(str(folder / "lib"))
+    assert actlab.load_plugin("plugpkg.cube") == registry.PluginSource("plugpkg.cube")  # found by the import path
+    start = (registry.plugin_sources(),)
+    with ProcessPoolExecutor(1, mp_context=context, initializer=runner._start_worker, initargs=start) as pool:
+        names = pool.submit(registry.names).result(timeout=120)
+        sources = pool.submit(registry.plugin_sources).result(timeout=120)
+    assert names == registry.names() and "cube_gate" in names
+    assert sources == (registry.PluginSource("plugpkg.cube"),)
 
 
 def test_compare_workers_see_the_plugin(tmp_path: Path) -> None:

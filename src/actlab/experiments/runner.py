@@ -149,7 +149,7 @@ def sweep(
     # never from this process, whose torch may have started threads
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["torch", "actlab.experiments.runner"])
-    start: dict[str, Any] = {"initializer": _start_worker, "initargs": (_worker_sources(pending), list(sys.path))}
+    start: dict[str, Any] = {"initializer": _start_worker, "initargs": (_worker_sources(pending),)}
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, **start) as pool:
         futures = {pool.submit(_run_in_worker, c): c for c in pending}
         for i, fut in enumerate(as_completed(futures), 1):
@@ -182,15 +182,14 @@ def _worker_sources(pending: list[RunConfig]) -> tuple[registry.PluginSource, ..
     return registry.plugin_sources()
 
 
-def _start_worker(sources: tuple[registry.PluginSource, ...], sys_path: list[str]) -> None:
-    """Pool initializer: the driver's import path and plugin sources, so the worker's catalog is the driver's.
+def _start_worker(sources: tuple[registry.PluginSource, ...]) -> None:
+    """Pool initializer: load the driver's plugin sources, so that the worker's catalog is the driver's.
 
     Any executor that runs an initializer (Ray, Dask) can start its workers the same way.  A
     failure is kept and raised by every task: an initializer that raises breaks the pool with
     a traceback on stderr instead of an error the driver can report.
     """
     global _worker_error
-    sys.path[:0] = [p for p in sys_path if p not in sys.path]  # the forkserver's path dates from its start
     try:
         registry.load_sources(sources)
     except Exception as exc:
