@@ -614,19 +614,19 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+PLUGIN_HELP = (
+    "load PLUGIN first, a module that registers activations: a module name (importable, or NAME.py in the "
+    "current folder) or the path of a .py file; repeatable, before or after the command"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="actlab",
         description="The laboratory for neural-network activation functions.",
     )
     parser.add_argument("--version", action="version", version=f"actlab {__version__}")
-    parser.add_argument(
-        "--plugin",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="import MODULE first (a module that registers its own activations); repeatable",
-    )
+    parser.add_argument("--plugin", action="append", default=[], metavar="PLUGIN", help=PLUGIN_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("list", help="the catalog as a table", description="List the catalog of activations.")
@@ -768,18 +768,33 @@ def build_parser() -> argparse.ArgumentParser:
     importlib.import_module("actlab.table").add_parser(sub)
     importlib.import_module("actlab.report").add_parser(sub)
     importlib.import_module("actlab.bench").add_parser(sub)
+    _accept_plugins_after_command(sub)
     return parser
+
+
+def _accept_plugins_after_command(sub: Any) -> None:
+    """Give every subcommand its own ``--plugin`` (``actlab show --plugin m NAME``).
+
+    It has its own destination: argparse copies a subcommand's defaults over the values
+    given before the command, and both lists are wanted (:func:`_load_plugins`).
+    """
+    for command in sub.choices.values():
+        command.add_argument(
+            "--plugin", action="append", default=[], dest="plugin_after", metavar="PLUGIN", help=PLUGIN_HELP
+        )
+
+
+def _load_plugins(args: argparse.Namespace) -> None:
+    """Load the plugins named before and after the command, in that order (each once)."""
+    for target in [*args.plugin, *getattr(args, "plugin_after", [])]:
+        registry.load_plugin(target)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        for module in args.plugin:
-            try:
-                importlib.import_module(module)
-            except ImportError as exc:
-                raise UsageError(f"cannot import plugin {module!r}: {exc}") from None
+        _load_plugins(args)
         if args.command is None:
             parser.print_help()
             return 0

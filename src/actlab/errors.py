@@ -25,6 +25,10 @@ class RegistrationError(ActlabError, ValueError):
     """A spec that cannot join the catalog (a clash of names, a missing field)."""
 
 
+class PluginError(ActlabError):
+    """A plugin that cannot be loaded, or an entry that worker processes cannot load again."""
+
+
 def suggest(word: str, choices: Iterable[str], *, n: int = 3) -> str:
     """Return ``" (did you mean 'a' or 'b'?)"`` for the closest choices, or ``""``."""
     close = difflib.get_close_matches(word, list(choices), n=n, cutoff=0.6)

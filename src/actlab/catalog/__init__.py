@@ -8,7 +8,19 @@
 from __future__ import annotations
 
 from . import axis, elementwise, gated, pooled
-from .registry import ENTRY_POINT_GROUP, _register_builtins, names, normalise, register, spec, specs, unregister
+from .registry import (
+    ENTRY_POINT_GROUP,
+    PluginSource,
+    _register_builtins,
+    load_plugin,
+    names,
+    normalise,
+    plugin_sources,
+    register,
+    spec,
+    specs,
+    unregister,
+)
 from .spec import (
     DISCONTINUOUS,
     SMOOTH,
@@ -36,10 +48,13 @@ __all__ = [
     "Kink",
     "Paper",
     "Param",
+    "PluginSource",
     "Pooled",
     "Spec",
+    "load_plugin",
     "names",
     "normalise",
+    "plugin_sources",
     "register",
     "spec",
     "specs",

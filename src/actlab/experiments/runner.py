@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from ..catalog import registry
+from ..errors import PluginError
 from .store import ResultsStore
 
 
@@ -147,14 +149,58 @@ def sweep(
     # never from this process, whose torch may have started threads
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["torch", "actlab.experiments.runner"])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(run, c): c for c in pending}
+    start: dict[str, Any] = {"initializer": _start_worker, "initargs": (_worker_sources(pending),)}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, **start) as pool:
+        futures = {pool.submit(_run_in_worker, c): c for c in pending}
         for i, fut in enumerate(as_completed(futures), 1):
             c = futures[fut]
             store.add(c.key(), asdict(c), fut.result())
             if progress:
                 progress(i, total, c)
     return total
+
+
+# --- worker start-up: each worker loads the driver's plugins, so that it sees the same catalog ---
+
+_worker_error: str | None = None  # why this worker could not load the driver's plugins
+
+
+def _worker_sources(pending: list[RunConfig]) -> tuple[registry.PluginSource, ...]:
+    """What each worker loads at start-up (:func:`registry.plugin_sources`).
+
+    Raises :class:`PluginError` before any work starts when an activation to train exists
+    only in this process (registered by a script's ``__main__``, a notebook, a function):
+    a worker can load a module again, but not the code that ran here.
+    """
+    local = registry.unshippable({c.activation for c in pending})
+    if local:
+        raise PluginError(
+            f"{', '.join(repr(n) for n in local)} was registered in this process only (not on import of a module), "
+            "so worker processes cannot load it: put the register(...) call in a module and load that "
+            "(--plugin MODULE, actlab.load_plugin or an import), or run with --workers 1"
+        )
+    return registry.plugin_sources()
+
+
+def _start_worker(sources: tuple[registry.PluginSource, ...]) -> None:
+    """Pool initializer: load the driver's plugin sources, so that the worker's catalog is the driver's.
+
+    Any executor that runs an initializer (Ray, Dask) can start its workers the same way.  A
+    failure is kept and raised by every task: an initializer that raises breaks the pool with
+    a traceback on stderr instead of an error the driver can report.
+    """
+    global _worker_error
+    try:
+        registry.load_sources(sources)
+    except Exception as exc:
+        _worker_error = f"a worker process could not load the plugins: {exc}"
+
+
+def _run_in_worker(config: RunConfig) -> dict[str, Any]:
+    """:func:`run` in a worker started by :func:`_start_worker`."""
+    if _worker_error is not None:
+        raise PluginError(_worker_error)
+    return run(config)
 
 
 def progress_bar(i: int, total: int, config: RunConfig) -> None:
