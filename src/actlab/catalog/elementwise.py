@@ -204,8 +204,8 @@ HUANG_2024 = Paper(
 # --- the shapes several entries share ----------------------------------------------------
 
 
-def _leaky(slope: str) -> dict[str, Any]:
-    """max(0, x) + s min(0, x) with the slope stored in parameter ``slope``."""
+def _leaky(slope: str, learnable: bool = False) -> dict[str, Any]:
+    """max(0, x) + s min(0, x) with the slope stored in parameter ``slope`` (∂f/∂s when it is ``learnable``)."""
 
     def forward(x: Any, p: Params, xp: Any) -> Any:
         s = getattr(p, slope)
@@ -229,7 +229,7 @@ def _leaky(slope: str) -> dict[str, Any]:
     return dict(
         forward=forward,
         derivative=derivative,
-        param_derivatives={slope: by_slope},
+        param_derivatives={slope: by_slope} if learnable else {},
         range=output_range,
         monotonic=lambda p: getattr(p, slope) >= 0,
         smoothness=lambda p: SMOOTH if getattr(p, slope) == 1 else 0,
@@ -310,8 +310,8 @@ def _xielu_by_alpha_n(x: Any, p: Params, xp: Any) -> Any:
     return xp.where(x > 0, 0.0, xp.where(x < -1.0, far, near))
 
 
-def _swish(beta: Any) -> dict[str, Any]:
-    """x σ(βx) with β = beta(p); its derivative σ(βx) + βx σ'(βx).
+def _swish(beta: Any, learnable: bool = False) -> dict[str, Any]:
+    """x σ(βx) with β = beta(p); its derivative σ(βx) + βx σ'(βx) (and ∂f/∂β when β is ``learnable``).
 
     Where βx < -708, σ(βx) = e^{βx} is a subnormal that has lost bits while x σ(βx) and
     f' = (1 + βx) e^{βx} are up to 708 times larger: there both are :func:`F.times_exp`.
@@ -373,7 +373,7 @@ def _swish(beta: Any) -> dict[str, Any]:
         derivative=derivative,
         definition=definition,
         fused=fused,
-        param_derivatives={"beta": by_beta},
+        param_derivatives={"beta": by_beta} if learnable else {},
         range=output_range,
         monotonic=lambda p: beta(p) == 0,
         self_gated=True,
@@ -739,7 +739,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         ),
         formula=r"f(x) = \begin{cases} x & x > 0 \\ a x & x \le 0 \end{cases},\ a \text{ learned}",
         derivative_formula=r"f'(x) = \begin{cases} 1 & x > 0 \\ a & x \le 0 \end{cases}",
-        **_leaky("weight"),
+        **_leaky("weight", learnable=True),
         year=2015,
         paper=HE_2015,
         uses=("CNNs where the best negative slope is unknown",),
@@ -917,7 +917,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         ),
         formula=r"f(x) = x\,\sigma(\beta x)",
         derivative_formula=r"f'(x) = \sigma(\beta x) + \beta x\,\sigma(\beta x)\,\sigma(-\beta x)",
-        **_swish(lambda p: p.beta),
+        **_swish(lambda p: p.beta, learnable=True),
         float64_ulps=CANCELLING_GATE_ULPS["silu"],
         year=2017,
         paper=RAMACHANDRAN_2017,
