@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import re
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import mpmath
+import numpy as np
 import pytest
 
 import actlab
+from actlab import accuracy
 from actlab.catalog import registry
+from actlab.cli import main
+from actlab.namespaces import mpmath_ns
+
+
+def sigmoid(t: Any, xp: Any) -> Any:
+    """σ(t) from e^{-|t|}, as the README writes it: no overflow, accurate in both tails."""
+    e = xp.exp(-xp.abs(t))
+    return xp.where(t >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def cube_gate(**changes: Any) -> actlab.Elementwise:
     """The README's x σ(x³), with a derivative that is right in both tails."""
-
-    def sigmoid(t: Any, xp: Any) -> Any:
-        return 1 / (1 + xp.exp(-t))
 
     spec = actlab.Elementwise(
         name="cube_gate",
@@ -112,3 +124,100 @@ def test_is_builtin() -> None:
         assert not registry.is_builtin("cube_gate")
     finally:
         actlab.unregister("cube_gate")
+
+
+# --- accuracy of a user entry -------------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_example() -> str:
+    """The README's "Your own activation" example, as a plugin module's source."""
+    text = README.read_text()
+    return text.split("### Your own activation", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+
+
+NAIVE = """
+import actlab
+actlab.register(actlab.Elementwise(
+    name="cube_gate", title="Cube gate", summary="x σ(x³)", year=2026, uses=("an experiment",),
+    formula=r"x\\,\\sigma(x^3)", derivative_formula=r"\\sigma(x^3) + 3x^3\\sigma'(x^3)",
+    forward=lambda x, p, xp: x / (1 + xp.exp(-x * x * x)),
+    derivative=lambda x, p, xp: (s := 1 / (1 + xp.exp(-x * x * x))) + 3 * x**3 * s * (1 - s),
+    monotonic=False,
+))
+"""
+
+
+@pytest.fixture
+def plugin(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Write a plugin module (``plugin(source)`` returns its name); what it registers is removed after."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    written: list[str] = []
+
+    def write(source: str, module: str = "user_plugin") -> str:
+        (tmp_path / f"{module}.py").write_text(source)
+        written.append(module)
+        return module
+
+    before = set(actlab.names())
+    yield write
+    for name in set(actlab.names()) - before:
+        actlab.unregister(name)
+    for module in written:
+        sys.modules.pop(module, None)
+
+
+def test_accuracy_quick_judges_a_user_entry_against_the_default_bound_and_says_so(
+    plugin: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = plugin(readme_example())
+    code = main(["--plugin", module, "accuracy", "cube_gate", "--quick", "--dtype", "float32", "float64"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    rows = [line.split() for line in out.splitlines() if line.startswith("cube_gate ")]
+    assert [(r[1], r[2]) for r in rows] == [("float32", "f"), ("float32", "f'"), ("float64", "f"), ("float64", "f'")]
+    assert all(r[-2:] == ["(default)", "ok"] for r in rows)
+    assert "the catalog's default bound, which this entry does not state" in out
+    assert "--quick: a coarse grid" in out and "±inf or NaN" not in out
+
+
+def test_accuracy_reports_a_derivative_that_overflows(plugin: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # the README's first form, s(1 - s) with s from e^{-x³}: 3x³ s(1 - s) is inf · 0 once x³ overflows
+    module = plugin(NAIVE)
+    code = main(["--plugin", module, "accuracy", "cube_gate", "--quick", "--dtype", "float64", "--json"])
+    records = {r["what"]: r for r in json.loads(capsys.readouterr().out)}
+    assert code == 1
+    df = records["f'"]
+    assert df["max_ulp"] == "inf" and not df["passed"] and df["bound_is_default"] is True
+    assert df["nonfinite_points"] > 0 and abs(df["nonfinite_nearest_zero"]) > 1e100  # where x³ overflows
+    assert records["f"]["nonfinite_points"] == 0
+    code = main(["--plugin", module, "accuracy", "cube_gate", "--quick", "--dtype", "float64"])
+    captured = capsys.readouterr()
+    assert code == 1 and "Traceback" not in captured.err
+    (line,) = [t for t in captured.out.splitlines() if "±inf or NaN" in t]
+    assert re.match(r"cube_gate float64: f′ is ±inf or NaN at \d+ of \d+ points where its exact value is finite", line)
+
+
+def test_quick_grid_is_a_fifth_and_spans_the_same_range() -> None:
+    for dtype in ("float16", "float32", "float64"):
+        full, quick = accuracy.grid(dtype), accuracy.grid(dtype, quick=True)
+        assert len(quick) < len(full) / 4
+        assert quick.min() == full.min() and quick.max() == full.max()
+        tiny = np.finfo(dtype).smallest_subnormal
+        assert tiny in quick and np.finfo(dtype).max in quick
+
+
+def test_quick_and_dense_together_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["accuracy", "relu", "--quick", "--dense"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "exclude each other" in err
+
+
+def test_the_oracle_exp_is_exact_for_huge_arguments() -> None:
+    # e^{-x³} at x = -1e308 and its neighbours: the reduction must equal mpmath's own exp to the digit
+    ns = mpmath_ns(mpmath.mp)
+    with mpmath.workdps(80):
+        for v in (mpmath.mpf(-1e308) ** 3, mpmath.mpf("1e8") + 0.5, -mpmath.mpf(2.5e30), mpmath.mpf(1e300)):
+            assert mpmath.almosteq(ns.exp(v), mpmath.exp(v), rel_eps=mpmath.mpf(10) ** -75)
+        assert ns.exp(mpmath.inf) == mpmath.inf and ns.exp(-mpmath.inf) == 0 and mpmath.isnan(ns.exp(mpmath.nan))
