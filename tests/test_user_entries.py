@@ -221,3 +221,126 @@ def test_the_oracle_exp_is_exact_for_huge_arguments() -> None:
         for v in (mpmath.mpf(-1e308) ** 3, mpmath.mpf("1e8") + 0.5, -mpmath.mpf(2.5e30), mpmath.mpf(1e300)):
             assert mpmath.almosteq(ns.exp(v), mpmath.exp(v), rel_eps=mpmath.mpf(10) ** -75)
         assert ns.exp(mpmath.inf) == mpmath.inf and ns.exp(-mpmath.inf) == 0 and mpmath.isnan(ns.exp(mpmath.nan))
+
+
+# --- show and list of a user entry --------------------------------------------------------------
+
+
+def _show(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    assert main(["show", *argv]) == 0
+    return capsys.readouterr().out
+
+
+def test_show_states_what_is_computed_and_claims_no_accuracy(
+    registered: actlab.Elementwise, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _show(capsys, "cube_gate")
+    lines = {line[:12].strip(): line[12:] for line in out.splitlines() if line[:12].strip()}
+    # x σ(x³) has its minimum where σ(t) (1 + 3t (1 - σ(t))) = 0, t = x³: about -0.2998 at x ≈ -0.8091
+    m = re.fullmatch(r"≈\[(-0\.\d+), inf\) \(computed; minimum at x = (-0\.\d+)\)", lines["range"])
+    assert m, lines["range"]
+    lo, at = float(m[1]), float(m[2])
+    assert lo == pytest.approx(-0.29985, abs=1e-5) and at == pytest.approx(-0.80907, abs=1e-5)
+    assert actlab.get("cube_gate")(at) == pytest.approx(lo, abs=1e-6)
+    assert lines["properties"] == (
+        "monotonic: no (computed, as declared); C∞ (smooth) (computed); "
+        "bounded below: yes, above: no (computed); zero-centred: no (computed)"
+    )
+    assert lines["accuracy"] == "not measured: `actlab accuracy cube_gate --quick` measures it in seconds"
+    assert "self-gated" not in out and "ulp" not in out and "(-inf, inf)" not in out
+
+
+def test_show_marks_declarations_and_flags_the_contradicted_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    spec = cube_gate(
+        range=actlab.Interval(0.0, math.inf),
+        zero_centred=True,
+        self_gated=True,
+        kinks=(actlab.Kink(1.0, 1.3208943784, "my rule"),),
+        float64_ulps={"f": 8.0},
+    )
+    actlab.register(spec)
+    try:
+        out = _show(capsys, "cube_gate")
+        assert main(["show", "cube_gate", "--json"]) == 0
+        d = json.loads(capsys.readouterr().out)
+    finally:
+        actlab.unregister("cube_gate")
+    assert "CONTRADICTED: declared (0, inf), but f reaches -0.299847 at x = -0.809069" in out
+    assert "zero-centred: no (computed; CONTRADICTS the declared yes)" in out
+    assert "self-gated: yes (declared; not computed)" in out
+    assert "x = 1: f' = 1.32089 (my rule) (declared; CONTRADICTED: no jump found there)" in out
+    assert "declared float64 bound f ≤ 8 ulp × max(1, κ); not measured" in out
+    assert d["builtin"] is False and d["computed"] is True and d["accuracy"] is None
+    assert d["declared"]["range"]["text"] == "(0, inf)" and d["declared"]["zero_centred"] is True
+    assert "monotonic" in d["declared"] and "smoothness" not in d["declared"]  # False differs from the default
+    assert {c["property"] for c in d["contradicted"]} == {"range", "zero_centred", "kinks"}
+    assert d["range"]["lo"] == pytest.approx(-0.29985, abs=1e-5) and d["range"]["hi"] == "inf"
+    assert d["properties"]["monotonic"] is False and d["properties"]["self_gated"] is True
+
+
+def test_show_computes_zero_centred_and_kinks_of_a_user_entry(capsys: pytest.CaptureFixture[str]) -> None:
+    odd = cube_gate(
+        name="soft_clip",
+        forward=lambda x, p, xp: xp.clip(x, -1.0, 1.0),
+        derivative=lambda x, p, xp: xp.where(xp.abs(x) < 1, 1.0, 0.0),
+        monotonic=True,
+    )
+    actlab.register(odd)
+    try:
+        assert main(["show", "soft_clip", "--json"]) == 0
+        d = json.loads(capsys.readouterr().out)
+    finally:
+        actlab.unregister("soft_clip")
+    assert d["properties"] == {
+        "monotonic": True,
+        "smoothness": "C0",
+        "bounded_below": True,
+        "bounded_above": True,
+        "zero_centred": True,
+    }
+    assert [k["x"] for k in d["kinks"]] == [-1.0, 1.0]
+    assert d["range"]["text"] == "[-1, 1]" and d["contradicted"] == []
+
+
+def test_list_prints_no_undeclared_range_for_a_user_entry(
+    registered: actlab.Elementwise, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if line.startswith("cube_gate ")]
+    assert "not declared" in row and "inf" not in row
+    (relu,) = [line for line in out.splitlines() if line.startswith("relu ")]
+    assert "[0, inf)" in relu
+    assert main(["list", "--json"]) == 0
+    entries = {e["name"]: e for e in json.loads(capsys.readouterr().out)}
+    user = entries["cube_gate"]
+    assert user["range"] is None and user["accuracy"] is None and user["computed"] is False
+    assert user["properties"] == {"monotonic": False}  # declared only; nothing computed in a list
+    assert entries["relu"]["builtin"] is True and "float64_accuracy_ulps" in entries["relu"]
+
+
+def test_list_shows_a_declared_range_as_declared(capsys: pytest.CaptureFixture[str]) -> None:
+    actlab.register(cube_gate(range=actlab.Interval(-0.3, math.inf, approx=True)))
+    try:
+        assert main(["list", "--kind", "elementwise"]) == 0
+    finally:
+        actlab.unregister("cube_gate")
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("cube_gate ")]
+    assert "≈(-0.3, inf) (declared)" in row
+
+
+def test_builtin_show_keeps_its_declared_facts(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _show(capsys, "relu")
+    assert "range       [0, inf)\n" in out
+    assert "accuracy    float16/32: ≤ 1 ulp; float64: f ≤ 4, f' ≤ 4 ulp × max(1, κ)" in out
+
+
+def test_show_formula_follows_the_bound_parameters(capsys: pytest.CaptureFixture[str]) -> None:
+    tanh = actlab.spec("gelu_tanh")
+    out = _show(capsys, "gelu", "-p", "approximate=tanh")
+    assert f"formula     {tanh.formula_text()}\n" in out and f"derivative  {tanh.derivative_text()}\n" in out
+    assert r"\mathrm{erf}" not in out.split("parameters")[0]
+    assert r"\mathrm{erf}" in _show(capsys, "gelu").split("derivative")[0]
+    assert main(["show", "gelu", "-p", "approximate=tanh", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["formula"] == tanh.formula_text() and d["derivative"] == tanh.derivative_text()

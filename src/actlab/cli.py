@@ -84,17 +84,25 @@ def _params_text(spec: Spec) -> str:
     return ", ".join(f"{q.name}={q.default!r}" for q in spec.params) or "-"
 
 
-def _describe(spec: Spec) -> dict[str, Any]:
-    """Everything the catalog knows of one activation, as plain data (the JSON of `show`)."""
-    p = spec.defaults()
+def _describe(spec: Spec, act: Activation | None = None, *, compute: bool = True) -> dict[str, Any]:
+    """Everything the catalog knows of one activation, as plain data (the JSON of `show`).
+
+    ``act`` binds the parameters (the defaults when None).  A built-in entry's declared facts are
+    tested against computation and are given as they are.  A user's entry (:func:`registry.is_builtin`
+    is False) gets what is computed from its formulas (``compute``; `list` skips it to stay fast),
+    the declarations that differ from the field defaults under ``declared``, those the computation
+    contradicts under ``contradicted``, and ``accuracy: null``: nothing declared by default is stated.
+    """
+    p = act.bound if act is not None else spec.defaults()
     out: dict[str, Any] = {
         "name": spec.name,
         "title": spec.title,
         "summary": spec.summary,
         "kind": spec.kind,
+        "builtin": registry.is_builtin(spec.name),
         "aliases": list(spec.aliases),
-        "formula": spec.formula,
-        "derivative": spec.derivative_formula,
+        "formula": spec.formula_text(p),
+        "derivative": spec.derivative_text(p),
         "parameters": [
             {
                 "name": q.name,
@@ -113,7 +121,9 @@ def _describe(spec: Spec) -> dict[str, Any]:
         "uses": list(spec.uses),
         "notes": list(spec.notes),
     }
-    if isinstance(spec, Elementwise):
+    if isinstance(spec, Elementwise) and not out["builtin"]:
+        out.update(_user_facts(spec, act if act is not None else get(spec.name), compute))
+    elif isinstance(spec, Elementwise):
         r = spec.output_range(p)
         out["properties"] = {
             "monotonic": bool(resolve(spec.monotonic, p)),
@@ -125,6 +135,210 @@ def _describe(spec: Spec) -> dict[str, Any]:
         }
         out["kinks"] = [{"x": k.x, "derivative": k.derivative, "rule": k.rule} for k in spec.kink_points(p)]
         out["float64_accuracy_ulps"] = {w: spec.float64_ulps.get(w, 4.0) for w in ("f", "f'")}
+    return out
+
+
+_DECLARABLE = ("range", "monotonic", "smoothness", "zero_centred", "self_gated", "kinks", "float64_ulps")
+
+
+def _declarations(spec: Elementwise, p: Any) -> dict[str, Any]:
+    """The facts a user's entry declares: those whose field differs from the dataclass default
+    (a field left at its default was never stated, so it is not shown as a fact)."""
+    import dataclasses
+
+    defaults = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        for f in dataclasses.fields(Elementwise)
+        if f.name in _DECLARABLE
+    }
+    out: dict[str, Any] = {}
+    for name in _DECLARABLE:
+        raw = getattr(spec, name)
+        if not callable(raw) and raw == defaults[name]:
+            continue
+        if name == "range":
+            out[name] = spec.output_range(p)
+        elif name == "kinks":
+            out[name] = spec.kink_points(p)
+        elif name == "smoothness":
+            out[name] = int(resolve(raw, p))
+        elif name == "float64_ulps":
+            out[name] = dict(raw)
+        else:
+            out[name] = bool(resolve(raw, p))
+    return out
+
+
+def _odd(act: Activation) -> bool:
+    """f(-x) = -f(x) on the scan grid of :mod:`actlab.analysis.properties` (x in [-32, 32], step 1/128)."""
+    from .analysis.properties import SPAN, STEP
+
+    x = np.arange(0.0, SPAN + STEP / 2, STEP)
+    with np.errstate(all="ignore"):
+        y, y_neg = np.asarray(act(x), dtype=float), np.asarray(act(-x), dtype=float)
+    both = np.isfinite(y) & np.isfinite(y_neg)
+    # an odd formula may round its two halves differently: a few ulp of slack
+    slack = 8 * np.finfo(float).eps * np.maximum(np.abs(y), np.abs(y_neg)) + 1e-300
+    return bool(np.array_equal(np.isfinite(y), np.isfinite(y_neg)) and np.all(np.abs(y + y_neg)[both] <= slack[both]))
+
+
+def _user_facts(spec: Elementwise, act: Activation, compute: bool) -> dict[str, Any]:
+    """What `show` states of a user's elementwise entry: computed facts, declarations marked, contradictions."""
+    from .catalog.spec import Interval
+
+    declared = _declarations(spec, act.bound)
+    facts: dict[str, Any] = {
+        "computed": compute,
+        "declared": {
+            k: (v.as_dict() if k == "range" else [_kink(x) for x in v] if k == "kinks" else v)
+            for k, v in declared.items()
+        },
+        "contradicted": [],
+        "accuracy": None,
+    }
+    if "smoothness" in declared:
+        facts["declared"]["smoothness"] = _smoothness(declared["smoothness"])
+    if not compute:
+        facts["range"] = facts["declared"].get("range")
+        keys = ("monotonic", "smoothness", "zero_centred", "self_gated")
+        facts["properties"] = {k: facts["declared"][k] for k in keys if k in declared}
+        facts["kinks"] = facts["declared"].get("kinks", [])
+        return facts
+
+    from .analysis.properties import properties
+
+    pr = properties(act)
+    lo, hi = pr.infimum, pr.supremum
+
+    def rounded(v: float) -> bool:
+        return not math.isfinite(v) or v == round(v, 6)
+
+    computed = Interval(
+        lo.value,
+        hi.value,
+        lo_closed=lo.at is not None,
+        hi_closed=hi.at is not None,
+        approx=not (rounded(lo.value) and rounded(hi.value)),
+    )
+    facts["range"] = {**computed.as_dict(), "infimum_at": lo.at, "supremum_at": hi.at}
+    odd = _odd(act)
+    facts["properties"] = {
+        "monotonic": pr.monotonic,
+        "smoothness": _smoothness(pr.smoothness),
+        "bounded_below": math.isfinite(lo.value),
+        "bounded_above": math.isfinite(hi.value),
+        "zero_centred": odd,
+    }
+    if "self_gated" in declared:  # nothing computes it: it is shown as declared
+        facts["properties"]["self_gated"] = declared["self_gated"]
+    with np.errstate(all="ignore"):
+        facts["kinks"] = [
+            {"x": x, "derivative": float(act.derivative(x)), "rule": "found by the scan"} for x in pr.kinks
+        ]
+    found = {"monotonic": pr.monotonic, "smoothness": pr.smoothness, "zero_centred": odd}
+    for key, value in found.items():
+        if key not in declared:
+            continue
+        # the scan sees jumps of f, f' and f'' (classes -1, 0, 1): C2 and above look smooth to it
+        if (min(declared[key], 2) != min(value, 2)) if key == "smoothness" else declared[key] != value:
+            shown = _smoothness if key == "smoothness" else bool
+            facts["contradicted"].append({"property": key, "declared": shown(declared[key]), "computed": shown(value)})
+    if "range" in declared:
+        r = declared["range"]
+        slack = 1e-3 if r.approx else 1e-9
+        for end in (lo, hi):
+            inside = end.value in r or any(
+                math.isfinite(b) and abs(end.value - b) <= slack * max(1.0, abs(b)) for b in (r.lo, r.hi)
+            )
+            if not inside and not (math.isinf(end.value) and end.at is None and end.value in (r.lo, r.hi)):
+                where = f"at x = {end.at:.6g}" if end.at is not None else "as x → ±∞"
+                facts["contradicted"].append(
+                    {"property": "range", "declared": str(r), "computed": f"f reaches {end.value:.6g} {where}"}
+                )
+    for k in declared.get("kinks", ()):
+        if not any(abs(k.x - x) <= 2**-6 for x in pr.kinks):
+            facts["contradicted"].append(
+                {"property": "kinks", "declared": f"x = {k.x:g}", "computed": "no jump of f, f' or f'' there"}
+            )
+    return facts
+
+
+def _kink(k: Any) -> dict[str, Any]:
+    return {"x": k.x, "derivative": k.derivative, "rule": k.rule}
+
+
+def _user_lines(d: dict[str, Any]) -> list[tuple[str, str]]:
+    """The range, properties, kinks and accuracy lines of `show` for a user's elementwise entry."""
+    declared, contradicted = d["declared"], {c["property"]: c for c in d["contradicted"]}
+
+    def mark(key: str, shown: str) -> str:
+        if key in contradicted:
+            declared_value = contradicted[key]["declared"]
+            shown = _yes(declared_value) if isinstance(declared_value, bool) else declared_value
+            return f"(computed; CONTRADICTS the declared {shown})"
+        return "(computed, as declared)" if key in declared else "(computed)"
+
+    out: list[tuple[str, str]] = []
+    r = d["range"]
+    if r is not None and d["computed"]:
+        notes = ["computed"]
+        if "range" in declared:
+            notes.append(f"declared {declared['range']['text']}")
+        for side, at in (("minimum", r["infimum_at"]), ("maximum", r["supremum_at"])):
+            if at is not None:
+                notes.append(f"{side} at x = {at:.6g}")
+        out.append(("range", f"{r['text']} ({'; '.join(notes)})"))
+        if "range" in contradicted:
+            out.append(
+                (
+                    "",
+                    f"CONTRADICTED: declared {contradicted['range']['declared']}, "
+                    f"but {contradicted['range']['computed']}",
+                )
+            )
+    elif r is not None:
+        out.append(("range", f"{r['text']} (declared)"))
+    pr = d["properties"]
+    parts = []
+    if d["computed"]:
+        parts.append(f"monotonic: {_yes(pr['monotonic'])} {mark('monotonic', '')}")
+        parts.append(f"{pr['smoothness']} {mark('smoothness', '')}")
+        parts.append(f"bounded below: {_yes(pr['bounded_below'])}, above: {_yes(pr['bounded_above'])} (computed)")
+        parts.append(f"zero-centred: {_yes(pr['zero_centred'])} {mark('zero_centred', '')}")
+        if "self_gated" in pr:
+            parts.append(f"self-gated: {_yes(pr['self_gated'])} (declared; not computed)")
+    else:
+        labels = {"monotonic": "monotonic", "zero_centred": "zero-centred", "self_gated": "self-gated"}
+        for key, value in pr.items():
+            parts.append(f"{value} (declared)" if key == "smoothness" else f"{labels[key]}: {_yes(value)} (declared)")
+    if parts:
+        out.append(("properties", "; ".join(parts)))
+    for i, k in enumerate(d["kinks"]):
+        out.append(("kinks" if i == 0 else "", f"x = {k['x']:g}: f' = {k['derivative']:.6g} ({k['rule']})"))
+    if d["computed"]:
+        for k in declared.get("kinks", ()):
+            status = (
+                "CONTRADICTED: no jump found there"
+                if any(c["property"] == "kinks" and c["declared"] == f"x = {k['x']:g}" for c in d["contradicted"])
+                else "found"
+            )
+            out.append(
+                (
+                    "kinks" if not d["kinks"] and k is declared["kinks"][0] else "",
+                    f"x = {k['x']:g}: f' = {k['derivative']:.6g} ({k['rule']}) (declared; {status})",
+                )
+            )
+    if "float64_ulps" in declared:
+        stated = ", ".join(f"{w} ≤ {u:g}" for w, u in declared["float64_ulps"].items())
+        out.append(
+            (
+                "accuracy",
+                f"declared float64 bound {stated} ulp × max(1, κ); not measured: "
+                f"`actlab accuracy {d['name']} --quick` measures it in seconds",
+            )
+        )
+    else:
+        out.append(("accuracy", f"not measured: `actlab accuracy {d['name']} --quick` measures it in seconds"))
     return out
 
 
@@ -154,18 +368,21 @@ def _torch_default(spec: Spec, act: Activation) -> dict[str, Any] | None:
 
 
 def _show_text(spec: Spec, act: Activation) -> str:
-    d = _describe(spec)
+    d = _describe(spec, act)
     names = spec.name + (f"; aliases: {', '.join(spec.aliases)}" if spec.aliases else "")
     lines = [f"{spec.title}  ({names})", spec.summary, ""]
     field = "{:<12}{}".format
     lines.append(field("kind", spec.kind))
-    lines.append(field("formula", spec.formula))
-    lines.append(field("derivative", spec.derivative_formula))
+    lines.append(field("formula", d["formula"]))
+    lines.append(field("derivative", d["derivative"]))
     if spec.params:
         for i, q in enumerate(spec.params):
             lines.append(field("parameters" if i == 0 else "", f"{q.name} = {q.default!r}: {q.doc} ({q.describe()})"))
-    lines.append(field("range", d["range"]["text"]))
-    if "properties" in d:
+    if "computed" in d:
+        lines += [field(k, v) for k, v in _user_lines(d)]
+    else:
+        lines.append(field("range", d["range"]["text"]))
+    if "properties" in d and "computed" not in d:
         pr = d["properties"]
         lines.append(
             field(
@@ -216,16 +433,21 @@ def _show_text(spec: Spec, act: Activation) -> str:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     specs = registry.specs(args.kind)
-    if args.json:
-        _emit_json([_describe(s) for s in specs])
+    if args.json:  # a user's entry: its declarations only (computing its properties takes a show)
+        _emit_json([_describe(s, compute=False) for s in specs])
         return 0
-    rows = [
-        (s.name, s.kind, _params_text(s), str(s.output_range()), str(s.year or "-"), ", ".join(s.aliases))
-        for s in specs
-    ]
+    rows = [(s.name, s.kind, _params_text(s), _list_range(s), str(s.year or "-"), ", ".join(s.aliases)) for s in specs]
     print(_table(rows, ("name", "kind", "parameters", "range", "year", "aliases")))
     print(f"\n{len(specs)} activations. `actlab show NAME` tells more of one.")
     return 0
+
+
+def _list_range(spec: Spec) -> str:
+    """The range column of `list`: a user's entry shows a range only where it declares one."""
+    if registry.is_builtin(spec.name) or not isinstance(spec, Elementwise):
+        return str(spec.output_range())
+    declared = _declarations(spec, spec.defaults()).get("range")
+    return f"{declared} (declared)" if declared is not None else "not declared"
 
 
 def _parse_params(spec: Spec, items: Sequence[str]) -> dict[str, Any]:
@@ -242,7 +464,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     spec = registry.spec(args.name)
     act = get(spec.name, **_parse_params(spec, args.param))
     if args.json:
-        d = _describe(spec)
+        d = _describe(spec, act)
         if isinstance(spec, Elementwise):
             xs = np.array(SAMPLE_POINTS)
             d["values"] = {"x": xs, "f": act(xs), "df": act.derivative(xs)}

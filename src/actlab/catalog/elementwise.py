@@ -423,6 +423,18 @@ def _gelu_tanh_definition(x: Any, xp: Any) -> Any:
 
 
 GELU_RANGE = Interval(-0.17, INF, approx=True)
+GELU_FORMULA = (
+    r"\mathrm{GELU}(x) = x\,\Phi(x)" r" = \frac{x}{2}\left[1 + \mathrm{erf}\left(\frac{x}{\sqrt{2}}\right)\right]"
+)
+GELU_DERIVATIVE = r"\mathrm{GELU}'(x) = \Phi(x) + x\,\varphi(x)"
+GELU_TANH_FORMULA = (
+    r"f(x) = \frac{x}{2}\left[1 + \tanh\left(\sqrt{2/\pi}\,(x + 0.044715\,x^{3})\right)\right]"
+    r" = x\,\sigma(2u)"
+)
+GELU_TANH_DERIVATIVE = (
+    r"f'(x) = \sigma(2u) + 2x\sqrt{2/\pi}\,(1 + 0.134145\,x^{2})\,\sigma'(2u),"
+    r"\ u = \sqrt{2/\pi}\,(x + 0.044715\,x^{3})"
+)
 """GELU's minimum is ≈ -0.17 (at x ≈ -0.75); the analysis computes it to 10 digits."""
 
 
@@ -822,11 +834,9 @@ ENTRIES: tuple[Elementwise, ...] = (
                 example="tanh",
             ),
         ),
-        formula=(
-            r"\mathrm{GELU}(x) = x\,\Phi(x)"
-            r" = \frac{x}{2}\left[1 + \mathrm{erf}\left(\frac{x}{\sqrt{2}}\right)\right]"
-        ),
-        derivative_formula=r"\mathrm{GELU}'(x) = \Phi(x) + x\,\varphi(x)",
+        # approximate='tanh' computes gelu_tanh: its formula is the one shown
+        formula=lambda p: GELU_TANH_FORMULA if p.approximate == "tanh" else GELU_FORMULA,
+        derivative_formula=lambda p: GELU_TANH_DERIVATIVE if p.approximate == "tanh" else GELU_DERIVATIVE,
         forward=_gelu_forward,
         derivative=_gelu_derivative,
         fused=_gelu_fused,
@@ -853,14 +863,8 @@ ENTRIES: tuple[Elementwise, ...] = (
         title="GELU (tanh approximation)",
         summary="0.5x(1 + tanh(√(2/π)(x + 0.044715x³))): the GPT-2 / BERT approximation of GELU.",
         aliases=("gelu_new", "gelu_pytorch_tanh", "gelu_fast", "approximate_gelu"),
-        formula=(
-            r"f(x) = \frac{x}{2}\left[1 + \tanh\left(\sqrt{2/\pi}\,(x + 0.044715\,x^{3})\right)\right]"
-            r" = x\,\sigma(2u)"
-        ),
-        derivative_formula=(
-            r"f'(x) = \sigma(2u) + 2x\sqrt{2/\pi}\,(1 + 0.134145\,x^{2})\,\sigma'(2u),"
-            r"\ u = \sqrt{2/\pi}\,(x + 0.044715\,x^{3})"
-        ),
+        formula=GELU_TANH_FORMULA,
+        derivative_formula=GELU_TANH_DERIVATIVE,
         forward=lambda x, p, xp: _gelu_tanh_forward(x, xp),
         derivative=lambda x, p, xp: _gelu_tanh_derivative(x, xp),
         definition=lambda x, p, xp: _gelu_tanh_definition(x, xp),
