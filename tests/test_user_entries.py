@@ -180,6 +180,10 @@ def test_accuracy_quick_judges_a_user_entry_against_the_default_bound_and_says_s
     assert all(r[-2:] == ["(default)", "ok"] for r in rows)
     assert "the catalog's default bound, which this entry does not state" in out
     assert "--quick: a coarse grid" in out and "±inf or NaN" not in out
+    # the README shows this very table
+    readme = README.read_text().split("$ actlab --plugin mymodule accuracy cube_gate --quick\n", 1)[1]
+    stated = [line for line in readme.split("\n...\n", 1)[0].splitlines() if line.startswith("cube_gate ")]
+    assert len(stated) == 4 and all(line in out.splitlines() for line in stated)
 
 
 def test_accuracy_reports_a_derivative_that_overflows(plugin: Any, capsys: pytest.CaptureFixture[str]) -> None:
@@ -344,3 +348,51 @@ def test_show_formula_follows_the_bound_parameters(capsys: pytest.CaptureFixture
     assert main(["show", "gelu", "-p", "approximate=tanh", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["formula"] == tanh.formula_text() and d["derivative"] == tanh.derivative_text()
+
+
+# --- the README's account of the namespace --------------------------------------------------------
+
+
+def readme_xp_names() -> list[str]:
+    block = README.read_text().split("<!-- xp names -->", 1)[1].split("<!-- end of xp names -->", 1)[0]
+    return re.findall(r"`(\w+)`", block)
+
+
+def test_readme_lists_exactly_the_names_every_elementwise_namespace_has() -> None:
+    from actlab.namespaces import numpy_ns
+
+    mp = mpmath_ns(mpmath.mp)
+    common = {k for k, v in vars(numpy_ns).items() if callable(v) and callable(getattr(mp, k, None))}
+    listed = readme_xp_names()
+    assert len(listed) == len(set(listed)) and set(listed) == common
+    import actlab.namespaces
+
+    doc = actlab.namespaces.__doc__ or ""
+    assert set(doc.split("has — ``", 1)[1].split("`` —", 1)[0].split()) == common
+
+
+def test_readme_xp_names_exist_in_the_torch_namespace() -> None:
+    torch = pytest.importorskip("torch")
+    from actlab.namespaces import torch_ns
+
+    ns = torch_ns(torch.float64)
+    assert [k for k in readme_xp_names() if not callable(getattr(ns, k, None))] == []
+
+
+def test_readme_compositions_are_right() -> None:
+    from scipy.special import erf
+
+    from actlab.namespaces import numpy_ns as xp
+
+    x = np.linspace(-6, 6, 101)
+    assert np.allclose(2 * xp.ndtr(x * 2**0.5) - 1, erf(x), rtol=0, atol=1e-15)
+    assert np.allclose(xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x))), np.log1p(np.exp(x)), rtol=1e-15)
+
+
+def test_readme_example_shows_and_measures_as_the_readme_says(plugin: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    module = plugin(readme_example())
+    assert main(["--plugin", module, "show", "cube_gate"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    readme = README.read_text().split("$ actlab --plugin mymodule show cube_gate\n", 1)[1].split("\n$ ", 1)[0]
+    stated = [line for line in readme.splitlines() if line != "..."]
+    assert stated and all(line in shown for line in stated), stated
