@@ -396,3 +396,34 @@ def test_readme_example_shows_and_measures_as_the_readme_says(plugin: Any, capsy
     readme = README.read_text().split("$ actlab --plugin mymodule show cube_gate\n", 1)[1].split("\n$ ", 1)[0]
     stated = [line for line in readme.splitlines() if line != "..."]
     assert stated and all(line in shown for line in stated), stated
+
+
+def test_a_user_vector_entry_shows_no_default_range(
+    registered: actlab.Elementwise, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from actlab.catalog.gated import DIM
+
+    glu = actlab.Gated(
+        name="cube_glu",
+        title="cube GLU",
+        summary="a ⊙ cube_gate(b)",
+        formula="",
+        derivative_formula="",
+        year=None,
+        uses=(),
+        params=DIM,
+        gate="cube_gate",
+    )
+    actlab.register(glu)
+    try:
+        out = _show(capsys, "cube_glu")
+        assert main(["list", "--kind", "gated"]) == 0
+        listed = capsys.readouterr().out
+        assert main(["show", "cube_glu", "--json"]) == 0
+        d = json.loads(capsys.readouterr().out)
+    finally:
+        actlab.unregister("cube_glu")
+    assert "range" not in out and "inf" not in out.split("\n\n")[1]
+    (row,) = [line for line in listed.splitlines() if line.startswith("cube_glu ")]
+    assert "not declared" in row
+    assert d["range"] is None and d["builtin"] is False

@@ -121,6 +121,9 @@ def _describe(spec: Spec, act: Activation | None = None, *, compute: bool = True
         "uses": list(spec.uses),
         "notes": list(spec.notes),
     }
+    if not out["builtin"]:  # a user's range is shown where it is declared or computed, never by default
+        declared = _declared_range(spec, p)
+        out["range"] = None if declared is None else {**declared.as_dict(), "declared": True}
     if isinstance(spec, Elementwise) and not out["builtin"]:
         out.update(_user_facts(spec, act if act is not None else get(spec.name), compute))
     elif isinstance(spec, Elementwise):
@@ -157,7 +160,7 @@ def _declarations(spec: Elementwise, p: Any) -> dict[str, Any]:
         if not callable(raw) and raw == defaults[name]:
             continue
         if name == "range":
-            out[name] = spec.output_range(p)
+            out[name] = _declared_range(spec, p)
         elif name == "kinks":
             out[name] = spec.kink_points(p)
         elif name == "smoothness":
@@ -199,7 +202,7 @@ def _user_facts(spec: Elementwise, act: Activation, compute: bool) -> dict[str, 
     if "smoothness" in declared:
         facts["declared"]["smoothness"] = _smoothness(declared["smoothness"])
     if not compute:
-        facts["range"] = facts["declared"].get("range")
+        facts["range"] = None if "range" not in declared else {**facts["declared"]["range"], "declared": True}
         keys = ("monotonic", "smoothness", "zero_centred", "self_gated")
         facts["properties"] = {k: facts["declared"][k] for k in keys if k in declared}
         facts["kinks"] = facts["declared"].get("kinks", [])
@@ -380,8 +383,10 @@ def _show_text(spec: Spec, act: Activation) -> str:
             lines.append(field("parameters" if i == 0 else "", f"{q.name} = {q.default!r}: {q.doc} ({q.describe()})"))
     if "computed" in d:
         lines += [field(k, v) for k, v in _user_lines(d)]
-    else:
+    elif d["builtin"]:
         lines.append(field("range", d["range"]["text"]))
+    elif d["range"] is not None:
+        lines.append(field("range", f"{d['range']['text']} (declared)"))
     if "properties" in d and "computed" not in d:
         pr = d["properties"]
         lines.append(
@@ -444,10 +449,17 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _list_range(spec: Spec) -> str:
     """The range column of `list`: a user's entry shows a range only where it declares one."""
-    if registry.is_builtin(spec.name) or not isinstance(spec, Elementwise):
+    if registry.is_builtin(spec.name):
         return str(spec.output_range())
-    declared = _declarations(spec, spec.defaults()).get("range")
+    declared = _declared_range(spec, spec.defaults())
     return f"{declared} (declared)" if declared is not None else "not declared"
+
+
+def _declared_range(spec: Spec, p: Any) -> Any:
+    """The range a spec declares, or None where it left the field at its default (every real number)."""
+    from .catalog.spec import REAL
+
+    return None if not callable(spec.range) and spec.range == REAL else spec.output_range(p)
 
 
 def _parse_params(spec: Spec, items: Sequence[str]) -> dict[str, Any]:
