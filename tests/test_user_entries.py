@@ -72,6 +72,12 @@ def test_a_wrong_derivative_is_refused_at_registration_with_the_worst_point() ->
     assert "cube_gate" not in actlab.names()
 
 
+def test_an_infinite_or_nan_derivative_is_refused() -> None:
+    for bad in (lambda x, p, xp: xp.where(x > 5, np.inf, 1.0), lambda x, p, xp: xp.where(x < -5, np.nan, 1.0)):
+        with pytest.raises(actlab.RegistrationError, match=r"derivative gives (inf|nan), a difference quotient"):
+            actlab.register(cube_gate(forward=lambda x, p, xp: x + 0.0, derivative=bad))
+
+
 def test_an_undeclared_kink_is_not_a_wrong_derivative() -> None:
     # a user's ReLU-like entry that declares no kink, with the kink on a check point's neighbourhood
     shifted = actlab.Elementwise(

@@ -274,7 +274,7 @@ def _user_lines(d: dict[str, Any]) -> list[tuple[str, str]]:
     """The range, properties, kinks and accuracy lines of `show` for a user's elementwise entry."""
     declared, contradicted = d["declared"], {c["property"]: c for c in d["contradicted"]}
 
-    def mark(key: str, shown: str) -> str:
+    def mark(key: str) -> str:
         if key in contradicted:
             declared_value = contradicted[key]["declared"]
             shown = _yes(declared_value) if isinstance(declared_value, bool) else declared_value
@@ -304,10 +304,10 @@ def _user_lines(d: dict[str, Any]) -> list[tuple[str, str]]:
     pr = d["properties"]
     parts = []
     if d["computed"]:
-        parts.append(f"monotonic: {_yes(pr['monotonic'])} {mark('monotonic', '')}")
-        parts.append(f"{pr['smoothness']} {mark('smoothness', '')}")
+        parts.append(f"monotonic: {_yes(pr['monotonic'])} {mark('monotonic')}")
+        parts.append(f"{pr['smoothness']} {mark('smoothness')}")
         parts.append(f"bounded below: {_yes(pr['bounded_below'])}, above: {_yes(pr['bounded_above'])} (computed)")
-        parts.append(f"zero-centred: {_yes(pr['zero_centred'])} {mark('zero_centred', '')}")
+        parts.append(f"zero-centred: {_yes(pr['zero_centred'])} {mark('zero_centred')}")
         if "self_gated" in pr:
             parts.append(f"self-gated: {_yes(pr['self_gated'])} (declared; not computed)")
     else:
@@ -544,8 +544,8 @@ def _nonfinite_line(w: Any) -> str:
     what = "f′" if w.what == "f'" else "f"
     return (
         f"{w.name} {w.dtype}: {what} is ±inf or NaN at {w.nonfinite} of {w.points} points where its exact value is "
-        f"finite (nearest 0: x = {w.nonfinite_x:.6g}): the formula overflows there (an intermediate such as e^(-x³) "
-        f"is ±inf); its max ulp is inf"
+        f"finite (nearest 0: x = {w.nonfinite_x:.6g}): an intermediate result of the formula overflows there "
+        f"(inf·0 and inf − inf give NaN); its max ulp is inf"
     )
 
 
