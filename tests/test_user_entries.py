@@ -79,7 +79,7 @@ def test_an_infinite_or_nan_derivative_is_refused() -> None:
 
 
 def test_an_undeclared_kink_is_not_a_wrong_derivative() -> None:
-    # a user's ReLU-like entry that declares no kink, with the kink on a check point's neighbourhood
+    # a user's ReLU-like entry that declares no kink: first on a check point itself, then between them
     shifted = actlab.Elementwise(
         name="shifted_relu",
         title="shifted ReLU",
@@ -111,14 +111,12 @@ def test_a_param_derivative_must_name_a_learnable_parameter() -> None:
         actlab.register(dataclasses.replace(base, params=(fixed,), param_derivatives={"k": lambda x, p, xp: x}))
     with pytest.raises(actlab.RegistrationError, match=r"param_derivatives\['k'\] disagrees"):
         actlab.register(dataclasses.replace(base, param_derivatives={"k": lambda x, p, xp: 2 * x}))
-    actlab.register(dataclasses.replace(base, param_derivatives={"k": lambda x, p, xp: x}))
+    actlab.register(dataclasses.replace(base, param_derivatives={"k": lambda x, p, xp: x}))  # right: ∂(kx)/∂k = x
     actlab.unregister("cube_gate")
 
 
 def test_a_formula_that_fails_on_arrays_is_refused() -> None:
-    import math as m
-
-    scalar_only = cube_gate(forward=lambda x, p, xp: m.tanh(x))
+    scalar_only = cube_gate(forward=lambda x, p, xp: math.tanh(x))
     with pytest.raises(actlab.RegistrationError, match="cube_gate: evaluating forward on an array failed"):
         actlab.register(scalar_only)
 
