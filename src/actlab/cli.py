@@ -84,17 +84,25 @@ def _params_text(spec: Spec) -> str:
     return ", ".join(f"{q.name}={q.default!r}" for q in spec.params) or "-"
 
 
-def _describe(spec: Spec) -> dict[str, Any]:
-    """Everything the catalog knows of one activation, as plain data (the JSON of `show`)."""
-    p = spec.defaults()
+def _describe(spec: Spec, act: Activation | None = None, *, compute: bool = True) -> dict[str, Any]:
+    """Everything the catalog knows of one activation, as plain data (the JSON of `show`).
+
+    ``act`` binds the parameters (the defaults when None).  A built-in entry's declared facts are
+    tested against computation and are given as they are.  A user's entry (:func:`registry.is_builtin`
+    is False) gets what is computed from its formulas (``compute``; `list` skips it to stay fast),
+    the declarations that differ from the field defaults under ``declared``, those the computation
+    contradicts under ``contradicted``, and ``accuracy: null``: nothing declared by default is stated.
+    """
+    p = act.bound if act is not None else spec.defaults()
     out: dict[str, Any] = {
         "name": spec.name,
         "title": spec.title,
         "summary": spec.summary,
         "kind": spec.kind,
+        "builtin": registry.is_builtin(spec.name),
         "aliases": list(spec.aliases),
-        "formula": spec.formula,
-        "derivative": spec.derivative_formula,
+        "formula": spec.formula_text(p),
+        "derivative": spec.derivative_text(p),
         "parameters": [
             {
                 "name": q.name,
@@ -113,7 +121,12 @@ def _describe(spec: Spec) -> dict[str, Any]:
         "uses": list(spec.uses),
         "notes": list(spec.notes),
     }
-    if isinstance(spec, Elementwise):
+    if not out["builtin"]:  # a user's range is shown where it is declared or computed, never by default
+        declared = _declared_range(spec, p)
+        out["range"] = None if declared is None else {**declared.as_dict(), "declared": True}
+    if isinstance(spec, Elementwise) and not out["builtin"]:
+        out.update(_user_facts(spec, act if act is not None else get(spec.name), compute))
+    elif isinstance(spec, Elementwise):
         r = spec.output_range(p)
         out["properties"] = {
             "monotonic": bool(resolve(spec.monotonic, p)),
@@ -125,6 +138,210 @@ def _describe(spec: Spec) -> dict[str, Any]:
         }
         out["kinks"] = [{"x": k.x, "derivative": k.derivative, "rule": k.rule} for k in spec.kink_points(p)]
         out["float64_accuracy_ulps"] = {w: spec.float64_ulps.get(w, 4.0) for w in ("f", "f'")}
+    return out
+
+
+_DECLARABLE = ("range", "monotonic", "smoothness", "zero_centred", "self_gated", "kinks", "float64_ulps")
+
+
+def _declarations(spec: Elementwise, p: Any) -> dict[str, Any]:
+    """The facts a user's entry declares: those whose field differs from the dataclass default
+    (a field left at its default was never stated, so it is not shown as a fact)."""
+    import dataclasses
+
+    defaults = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        for f in dataclasses.fields(Elementwise)
+        if f.name in _DECLARABLE
+    }
+    out: dict[str, Any] = {}
+    for name in _DECLARABLE:
+        raw = getattr(spec, name)
+        if not callable(raw) and raw == defaults[name]:
+            continue
+        if name == "range":
+            out[name] = _declared_range(spec, p)
+        elif name == "kinks":
+            out[name] = spec.kink_points(p)
+        elif name == "smoothness":
+            out[name] = int(resolve(raw, p))
+        elif name == "float64_ulps":
+            out[name] = dict(raw)
+        else:
+            out[name] = bool(resolve(raw, p))
+    return out
+
+
+def _odd(act: Activation) -> bool:
+    """f(-x) = -f(x) on the scan grid of :mod:`actlab.analysis.properties` (x in [-32, 32], step 1/128)."""
+    from .analysis.properties import SPAN, STEP
+
+    x = np.arange(0.0, SPAN + STEP / 2, STEP)
+    with np.errstate(all="ignore"):
+        y, y_neg = np.asarray(act(x), dtype=float), np.asarray(act(-x), dtype=float)
+    both = np.isfinite(y) & np.isfinite(y_neg)
+    # an odd formula may round its two halves differently: a few ulp of slack
+    slack = 8 * np.finfo(float).eps * np.maximum(np.abs(y), np.abs(y_neg)) + 1e-300
+    return bool(np.array_equal(np.isfinite(y), np.isfinite(y_neg)) and np.all(np.abs(y + y_neg)[both] <= slack[both]))
+
+
+def _user_facts(spec: Elementwise, act: Activation, compute: bool) -> dict[str, Any]:
+    """What `show` states of a user's elementwise entry: computed facts, declarations marked, contradictions."""
+    from .catalog.spec import Interval
+
+    declared = _declarations(spec, act.bound)
+    facts: dict[str, Any] = {
+        "computed": compute,
+        "declared": {
+            k: (v.as_dict() if k == "range" else [_kink(x) for x in v] if k == "kinks" else v)
+            for k, v in declared.items()
+        },
+        "contradicted": [],
+        "accuracy": None,
+    }
+    if "smoothness" in declared:
+        facts["declared"]["smoothness"] = _smoothness(declared["smoothness"])
+    if not compute:
+        facts["range"] = None if "range" not in declared else {**facts["declared"]["range"], "declared": True}
+        keys = ("monotonic", "smoothness", "zero_centred", "self_gated")
+        facts["properties"] = {k: facts["declared"][k] for k in keys if k in declared}
+        facts["kinks"] = facts["declared"].get("kinks", [])
+        return facts
+
+    from .analysis.properties import properties
+
+    pr = properties(act)
+    lo, hi = pr.infimum, pr.supremum
+
+    def rounded(v: float) -> bool:
+        return not math.isfinite(v) or v == round(v, 6)
+
+    computed = Interval(
+        lo.value,
+        hi.value,
+        lo_closed=lo.at is not None,
+        hi_closed=hi.at is not None,
+        approx=not (rounded(lo.value) and rounded(hi.value)),
+    )
+    facts["range"] = {**computed.as_dict(), "infimum_at": lo.at, "supremum_at": hi.at}
+    odd = _odd(act)
+    facts["properties"] = {
+        "monotonic": pr.monotonic,
+        "smoothness": _smoothness(pr.smoothness),
+        "bounded_below": math.isfinite(lo.value),
+        "bounded_above": math.isfinite(hi.value),
+        "zero_centred": odd,
+    }
+    if "self_gated" in declared:  # nothing computes it: it is shown as declared
+        facts["properties"]["self_gated"] = declared["self_gated"]
+    with np.errstate(all="ignore"):
+        facts["kinks"] = [
+            {"x": x, "derivative": float(act.derivative(x)), "rule": "found by the scan"} for x in pr.kinks
+        ]
+    found = {"monotonic": pr.monotonic, "smoothness": pr.smoothness, "zero_centred": odd}
+    for key, value in found.items():
+        if key not in declared:
+            continue
+        # the scan sees jumps of f, f' and f'' (classes -1, 0, 1): C2 and above look smooth to it
+        if (min(declared[key], 2) != min(value, 2)) if key == "smoothness" else declared[key] != value:
+            shown = _smoothness if key == "smoothness" else bool
+            facts["contradicted"].append({"property": key, "declared": shown(declared[key]), "computed": shown(value)})
+    if "range" in declared:
+        r = declared["range"]
+        slack = 1e-3 if r.approx else 1e-9
+        for end in (lo, hi):
+            inside = end.value in r or any(
+                math.isfinite(b) and abs(end.value - b) <= slack * max(1.0, abs(b)) for b in (r.lo, r.hi)
+            )
+            if not inside and not (math.isinf(end.value) and end.at is None and end.value in (r.lo, r.hi)):
+                where = f"at x = {end.at:.6g}" if end.at is not None else "as x → ±∞"
+                facts["contradicted"].append(
+                    {"property": "range", "declared": str(r), "computed": f"f reaches {end.value:.6g} {where}"}
+                )
+    for k in declared.get("kinks", ()):
+        if not any(abs(k.x - x) <= 2**-6 for x in pr.kinks):
+            facts["contradicted"].append(
+                {"property": "kinks", "declared": f"x = {k.x:g}", "computed": "no jump of f, f' or f'' there"}
+            )
+    return facts
+
+
+def _kink(k: Any) -> dict[str, Any]:
+    return {"x": k.x, "derivative": k.derivative, "rule": k.rule}
+
+
+def _user_lines(d: dict[str, Any]) -> list[tuple[str, str]]:
+    """The range, properties, kinks and accuracy lines of `show` for a user's elementwise entry."""
+    declared, contradicted = d["declared"], {c["property"]: c for c in d["contradicted"]}
+
+    def mark(key: str) -> str:
+        if key in contradicted:
+            declared_value = contradicted[key]["declared"]
+            shown = _yes(declared_value) if isinstance(declared_value, bool) else declared_value
+            return f"(computed; CONTRADICTS the declared {shown})"
+        return "(computed, as declared)" if key in declared else "(computed)"
+
+    out: list[tuple[str, str]] = []
+    r = d["range"]
+    if r is not None and d["computed"]:
+        notes = ["computed"]
+        if "range" in declared:
+            notes.append(f"declared {declared['range']['text']}")
+        for side, at in (("minimum", r["infimum_at"]), ("maximum", r["supremum_at"])):
+            if at is not None:
+                notes.append(f"{side} at x = {at:.6g}")
+        out.append(("range", f"{r['text']} ({'; '.join(notes)})"))
+        if "range" in contradicted:
+            out.append(
+                (
+                    "",
+                    f"CONTRADICTED: declared {contradicted['range']['declared']}, "
+                    f"but {contradicted['range']['computed']}",
+                )
+            )
+    elif r is not None:
+        out.append(("range", f"{r['text']} (declared)"))
+    pr = d["properties"]
+    parts = []
+    if d["computed"]:
+        parts.append(f"monotonic: {_yes(pr['monotonic'])} {mark('monotonic')}")
+        parts.append(f"{pr['smoothness']} {mark('smoothness')}")
+        parts.append(f"bounded below: {_yes(pr['bounded_below'])}, above: {_yes(pr['bounded_above'])} (computed)")
+        parts.append(f"zero-centred: {_yes(pr['zero_centred'])} {mark('zero_centred')}")
+        if "self_gated" in pr:
+            parts.append(f"self-gated: {_yes(pr['self_gated'])} (declared; not computed)")
+    else:
+        labels = {"monotonic": "monotonic", "zero_centred": "zero-centred", "self_gated": "self-gated"}
+        for key, value in pr.items():
+            parts.append(f"{value} (declared)" if key == "smoothness" else f"{labels[key]}: {_yes(value)} (declared)")
+    if parts:
+        out.append(("properties", "; ".join(parts)))
+    for i, k in enumerate(d["kinks"]):
+        out.append(("kinks" if i == 0 else "", f"x = {k['x']:g}: f' = {k['derivative']:.6g} ({k['rule']})"))
+    if d["computed"]:
+        for k in declared.get("kinks", ()):
+            status = (
+                "CONTRADICTED: no jump found there"
+                if any(c["property"] == "kinks" and c["declared"] == f"x = {k['x']:g}" for c in d["contradicted"])
+                else "found"
+            )
+            out.append(
+                (
+                    "kinks" if not d["kinks"] and k is declared["kinks"][0] else "",
+                    f"x = {k['x']:g}: f' = {k['derivative']:.6g} ({k['rule']}) (declared; {status})",
+                )
+            )
+    if "float64_ulps" in declared:
+        stated = ", ".join(f"{w} ≤ {u:g}" for w, u in declared["float64_ulps"].items())
+        out.append(
+            (
+                "accuracy",
+                f"declared float64 bound {stated} ulp × max(1, κ); not measured: "
+                f"`actlab accuracy {d['name']} --quick` measures it in seconds",
+            )
+        )
+    else:
+        out.append(("accuracy", f"not measured: `actlab accuracy {d['name']} --quick` measures it in seconds"))
     return out
 
 
@@ -154,18 +371,23 @@ def _torch_default(spec: Spec, act: Activation) -> dict[str, Any] | None:
 
 
 def _show_text(spec: Spec, act: Activation) -> str:
-    d = _describe(spec)
+    d = _describe(spec, act)
     names = spec.name + (f"; aliases: {', '.join(spec.aliases)}" if spec.aliases else "")
     lines = [f"{spec.title}  ({names})", spec.summary, ""]
     field = "{:<12}{}".format
     lines.append(field("kind", spec.kind))
-    lines.append(field("formula", spec.formula))
-    lines.append(field("derivative", spec.derivative_formula))
+    lines.append(field("formula", d["formula"]))
+    lines.append(field("derivative", d["derivative"]))
     if spec.params:
         for i, q in enumerate(spec.params):
             lines.append(field("parameters" if i == 0 else "", f"{q.name} = {q.default!r}: {q.doc} ({q.describe()})"))
-    lines.append(field("range", d["range"]["text"]))
-    if "properties" in d:
+    if "computed" in d:
+        lines += [field(k, v) for k, v in _user_lines(d)]
+    elif d["builtin"]:
+        lines.append(field("range", d["range"]["text"]))
+    elif d["range"] is not None:
+        lines.append(field("range", f"{d['range']['text']} (declared)"))
+    if "properties" in d and "computed" not in d:
         pr = d["properties"]
         lines.append(
             field(
@@ -216,16 +438,28 @@ def _show_text(spec: Spec, act: Activation) -> str:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     specs = registry.specs(args.kind)
-    if args.json:
-        _emit_json([_describe(s) for s in specs])
+    if args.json:  # a user's entry: its declarations only (computing its properties takes a show)
+        _emit_json([_describe(s, compute=False) for s in specs])
         return 0
-    rows = [
-        (s.name, s.kind, _params_text(s), str(s.output_range()), str(s.year or "-"), ", ".join(s.aliases))
-        for s in specs
-    ]
+    rows = [(s.name, s.kind, _params_text(s), _list_range(s), str(s.year or "-"), ", ".join(s.aliases)) for s in specs]
     print(_table(rows, ("name", "kind", "parameters", "range", "year", "aliases")))
     print(f"\n{len(specs)} activations. `actlab show NAME` tells more of one.")
     return 0
+
+
+def _list_range(spec: Spec) -> str:
+    """The range column of `list`: a user's entry shows a range only where it declares one."""
+    if registry.is_builtin(spec.name):
+        return str(spec.output_range())
+    declared = _declared_range(spec, spec.defaults())
+    return f"{declared} (declared)" if declared is not None else "not declared"
+
+
+def _declared_range(spec: Spec, p: Any) -> Any:
+    """The range a spec declares, or None where it left the field at its default (every real number)."""
+    from .catalog.spec import REAL
+
+    return None if not callable(spec.range) and spec.range == REAL else spec.output_range(p)
 
 
 def _parse_params(spec: Spec, items: Sequence[str]) -> dict[str, Any]:
@@ -242,7 +476,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     spec = registry.spec(args.name)
     act = get(spec.name, **_parse_params(spec, args.param))
     if args.json:
-        d = _describe(spec)
+        d = _describe(spec, act)
         if isinstance(spec, Elementwise):
             xs = np.array(SAMPLE_POINTS)
             d["values"] = {"x": xs, "f": act(xs), "df": act.derivative(xs)}
@@ -297,29 +531,49 @@ def _worst_record(w: Any) -> dict[str, Any]:
         "max_ulp_per_condition": w.scaled,
         "max_ulp_per_condition_at": w.scaled_x,
         "bound": w.bound,
+        "bound_is_default": w.default_bound,
         "points": w.points,
+        "nonfinite_points": w.nonfinite,
+        "nonfinite_nearest_zero": w.nonfinite_x,
         "passed": w.passed,
     }
+
+
+def _nonfinite_line(w: Any) -> str:
+    """What a measurement with ±inf/NaN results where the exact value is finite means, in one line."""
+    what = "f′" if w.what == "f'" else "f"
+    return (
+        f"{w.name} {w.dtype}: {what} is ±inf or NaN at {w.nonfinite} of {w.points} points where its exact value is "
+        f"finite (nearest 0: x = {w.nonfinite_x:.6g}): an intermediate result of the formula overflows there "
+        f"(inf·0 and inf − inf give NaN); its max ulp is inf"
+    )
 
 
 def _cmd_accuracy(args: argparse.Namespace) -> int:
     from . import accuracy
 
     names = [registry.spec(n).name for n in args.names] or None
+    if args.quick and args.dense:
+        raise UsageError("--quick (a coarse grid) and --dense (a denser one) exclude each other")
     if args.backend == "torch":
         if args.fast:
             raise UsageError(
                 "--fast is the NumPy backend's fast mode; --backend torch without --exact measures its default kernels"
             )
+        if args.quick:
+            raise UsageError("--quick is for the NumPy backend")
         return _accuracy_torch(args, names)
     if args.exact:
         raise UsageError("--exact is for --backend torch (the NumPy backend is always exact)")
     if "bfloat16" in args.dtype:
         raise UsageError("NumPy has no bfloat16; measure it with --backend torch")
-    rows, records, failed = [], [], 0
-    for w in accuracy.report(names, args.dtype, dense=args.dense, fast=args.fast):
+    rows, records, failed, notes, defaults = [], [], 0, [], False
+    for w in accuracy.report(names, args.dtype, dense=args.dense, fast=args.fast, quick=args.quick):
         records.append(_worst_record(w))
         failed += not w.passed and not args.fast
+        defaults = defaults or w.default_bound
+        if w.nonfinite:
+            notes.append(_nonfinite_line(w))
         if not args.json:
             rows.append(
                 (
@@ -329,7 +583,7 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
                     f"{w.ulp:.3g}",
                     f"{w.ulp_x:.6g}",
                     f"{w.scaled:.3g}",
-                    f"{w.bound:g}",
+                    f"{w.bound:g}" + (" (default)" if w.default_bound else ""),
                     "-" if args.fast else "ok" if w.passed else "FAIL",
                 )
             )
@@ -340,11 +594,24 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
         _emit_json(records)
     else:
         print(_table(rows, ("name", "dtype", "of", "max ulp", "at x", "max ulp/max(1,κ)", "bound", "")))
+        for line in notes:
+            print(line)
         print(
             "\nulp: error in units in the last place against mpmath at 50 digits. κ = |x g'/g| is the "
             "condition number of the function g evaluated; float64 passes when ulp/max(1,κ) <= bound, "
             "float16/32 when ulp <= 1."
             + (" --fast: measured only (the fast mode trades these bounds for speed)." if args.fast else "")
+            + (
+                " (default): the catalog's default bound, which this entry does not state; it is judged "
+                "against it, not against a bound of its own."
+                if defaults
+                else ""
+            )
+            + (
+                " --quick: a coarse grid (about a fifth of the points); the full grid is the default."
+                if args.quick
+                else ""
+            )
         )
     return 1 if failed else 0
 
@@ -675,6 +942,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="dtypes to measure (bfloat16: --backend torch only)",
     )
     p.add_argument("--dense", action="store_true", help="add 8001 points on [-40, 40] (much slower)")
+    p.add_argument(
+        "--quick", action="store_true", help="a coarse grid, about a fifth of the points: seconds for one entry"
+    )
     p.add_argument("--fast", action="store_true", help="measure the fast mode (float16/32 computed in their own type)")
     p.add_argument(
         "--backend",

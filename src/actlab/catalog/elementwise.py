@@ -204,8 +204,8 @@ HUANG_2024 = Paper(
 # --- the shapes several entries share ----------------------------------------------------
 
 
-def _leaky(slope: str) -> dict[str, Any]:
-    """max(0, x) + s min(0, x) with the slope stored in parameter ``slope``."""
+def _leaky(slope: str, learnable: bool = False) -> dict[str, Any]:
+    """max(0, x) + s min(0, x) with the slope stored in parameter ``slope`` (∂f/∂s when it is ``learnable``)."""
 
     def forward(x: Any, p: Params, xp: Any) -> Any:
         s = getattr(p, slope)
@@ -229,7 +229,7 @@ def _leaky(slope: str) -> dict[str, Any]:
     return dict(
         forward=forward,
         derivative=derivative,
-        param_derivatives={slope: by_slope},
+        param_derivatives={slope: by_slope} if learnable else {},
         range=output_range,
         monotonic=lambda p: getattr(p, slope) >= 0,
         smoothness=lambda p: SMOOTH if getattr(p, slope) == 1 else 0,
@@ -310,8 +310,8 @@ def _xielu_by_alpha_n(x: Any, p: Params, xp: Any) -> Any:
     return xp.where(x > 0, 0.0, xp.where(x < -1.0, far, near))
 
 
-def _swish(beta: Any) -> dict[str, Any]:
-    """x σ(βx) with β = beta(p); its derivative σ(βx) + βx σ'(βx).
+def _swish(beta: Any, learnable: bool = False) -> dict[str, Any]:
+    """x σ(βx) with β = beta(p); its derivative σ(βx) + βx σ'(βx) (and ∂f/∂β when β is ``learnable``).
 
     Where βx < -708, σ(βx) = e^{βx} is a subnormal that has lost bits while x σ(βx) and
     f' = (1 + βx) e^{βx} are up to 708 times larger: there both are :func:`F.times_exp`.
@@ -373,7 +373,7 @@ def _swish(beta: Any) -> dict[str, Any]:
         derivative=derivative,
         definition=definition,
         fused=fused,
-        param_derivatives={"beta": by_beta},
+        param_derivatives={"beta": by_beta} if learnable else {},
         range=output_range,
         monotonic=lambda p: beta(p) == 0,
         self_gated=True,
@@ -423,6 +423,18 @@ def _gelu_tanh_definition(x: Any, xp: Any) -> Any:
 
 
 GELU_RANGE = Interval(-0.17, INF, approx=True)
+GELU_FORMULA = (
+    r"\mathrm{GELU}(x) = x\,\Phi(x)" r" = \frac{x}{2}\left[1 + \mathrm{erf}\left(\frac{x}{\sqrt{2}}\right)\right]"
+)
+GELU_DERIVATIVE = r"\mathrm{GELU}'(x) = \Phi(x) + x\,\varphi(x)"
+GELU_TANH_FORMULA = (
+    r"f(x) = \frac{x}{2}\left[1 + \tanh\left(\sqrt{2/\pi}\,(x + 0.044715\,x^{3})\right)\right]"
+    r" = x\,\sigma(2u)"
+)
+GELU_TANH_DERIVATIVE = (
+    r"f'(x) = \sigma(2u) + 2x\sqrt{2/\pi}\,(1 + 0.134145\,x^{2})\,\sigma'(2u),"
+    r"\ u = \sqrt{2/\pi}\,(x + 0.044715\,x^{3})"
+)
 """GELU's minimum is ≈ -0.17 (at x ≈ -0.75); the analysis computes it to 10 digits."""
 
 
@@ -739,7 +751,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         ),
         formula=r"f(x) = \begin{cases} x & x > 0 \\ a x & x \le 0 \end{cases},\ a \text{ learned}",
         derivative_formula=r"f'(x) = \begin{cases} 1 & x > 0 \\ a & x \le 0 \end{cases}",
-        **_leaky("weight"),
+        **_leaky("weight", learnable=True),
         year=2015,
         paper=HE_2015,
         uses=("CNNs where the best negative slope is unknown",),
@@ -822,11 +834,9 @@ ENTRIES: tuple[Elementwise, ...] = (
                 example="tanh",
             ),
         ),
-        formula=(
-            r"\mathrm{GELU}(x) = x\,\Phi(x)"
-            r" = \frac{x}{2}\left[1 + \mathrm{erf}\left(\frac{x}{\sqrt{2}}\right)\right]"
-        ),
-        derivative_formula=r"\mathrm{GELU}'(x) = \Phi(x) + x\,\varphi(x)",
+        # approximate='tanh' computes gelu_tanh: its formula is the one shown
+        formula=lambda p: GELU_TANH_FORMULA if p.approximate == "tanh" else GELU_FORMULA,
+        derivative_formula=lambda p: GELU_TANH_DERIVATIVE if p.approximate == "tanh" else GELU_DERIVATIVE,
         forward=_gelu_forward,
         derivative=_gelu_derivative,
         fused=_gelu_fused,
@@ -853,14 +863,8 @@ ENTRIES: tuple[Elementwise, ...] = (
         title="GELU (tanh approximation)",
         summary="0.5x(1 + tanh(√(2/π)(x + 0.044715x³))): the GPT-2 / BERT approximation of GELU.",
         aliases=("gelu_new", "gelu_pytorch_tanh", "gelu_fast", "approximate_gelu"),
-        formula=(
-            r"f(x) = \frac{x}{2}\left[1 + \tanh\left(\sqrt{2/\pi}\,(x + 0.044715\,x^{3})\right)\right]"
-            r" = x\,\sigma(2u)"
-        ),
-        derivative_formula=(
-            r"f'(x) = \sigma(2u) + 2x\sqrt{2/\pi}\,(1 + 0.134145\,x^{2})\,\sigma'(2u),"
-            r"\ u = \sqrt{2/\pi}\,(x + 0.044715\,x^{3})"
-        ),
+        formula=GELU_TANH_FORMULA,
+        derivative_formula=GELU_TANH_DERIVATIVE,
         forward=lambda x, p, xp: _gelu_tanh_forward(x, xp),
         derivative=lambda x, p, xp: _gelu_tanh_derivative(x, xp),
         definition=lambda x, p, xp: _gelu_tanh_definition(x, xp),
@@ -917,7 +921,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         ),
         formula=r"f(x) = x\,\sigma(\beta x)",
         derivative_formula=r"f'(x) = \sigma(\beta x) + \beta x\,\sigma(\beta x)\,\sigma(-\beta x)",
-        **_swish(lambda p: p.beta),
+        **_swish(lambda p: p.beta, learnable=True),
         float64_ulps=CANCELLING_GATE_ULPS["silu"],
         year=2017,
         paper=RAMACHANDRAN_2017,

@@ -16,15 +16,17 @@ import importlib
 import importlib.machinery
 import importlib.util
 import keyword
+import math
 import re
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import PluginError, RegistrationError, UnknownActivationError, suggest
-from .spec import Elementwise, Gated, Spec
+from .spec import Elementwise, Formula, Gated, Params, Spec
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _specs: dict[str, Spec] = {}
@@ -41,7 +43,9 @@ def normalise(name: str) -> str:
     return re.sub(r"[\s_\-]", "", name).lower()
 
 
-def _check(spec: Spec) -> None:
+def _check(spec: Spec, *, numeric: bool = True) -> None:
+    """Raise :class:`RegistrationError` unless ``spec`` can join the catalog (``numeric``: its derivatives
+    are also checked against its forward, :func:`check_derivatives`)."""
     if not isinstance(spec, Spec):
         raise RegistrationError(f"expected a Spec (Elementwise, AlongAxis, Gated, Pooled), got {type(spec).__name__}")
     if not _NAME.match(spec.name):
@@ -63,6 +67,147 @@ def _check(spec: Spec) -> None:
         gate = _specs.get(_keys.get(normalise(spec.gate), ""))
         if not isinstance(gate, Elementwise):
             raise RegistrationError(f"{spec.name}: its gate {spec.gate!r} must be a registered elementwise activation")
+    if isinstance(spec, Elementwise):
+        _check_param_derivative_keys(spec)
+        if numeric:
+            check_derivatives(spec)
+
+
+def _check_param_derivative_keys(spec: Elementwise) -> None:
+    """Each ``param_derivatives`` key must be a learnable parameter: the PyTorch backend reads ∂f/∂θ only
+    for the parameters it learns, and it learns only those marked ``learnable``."""
+    by_name = {q.name: q for q in spec.params}
+    for key in spec.param_derivatives:
+        q = by_name.get(key)
+        if q is None:
+            have = ", ".join(by_name) or "none"
+            raise RegistrationError(
+                f"{spec.name}: param_derivatives names {key!r}, which is not one of its parameters (they are: {have})"
+            )
+        if not q.learnable:
+            raise RegistrationError(
+                f"{spec.name}: param_derivatives names {key!r}, which is not learnable "
+                f"(declare it Param(..., learnable=True), or drop its derivative)"
+            )
+
+
+CHECK_POINTS = 48
+"""Points on [-8, 8] where :func:`check_derivatives` compares f' with a difference quotient of f."""
+CHECK_TOLERANCE = 1e-6
+"""Allowed |f' - difference quotient|, relative to the largest |f'| on those points (at least 1)."""
+
+
+def _check_grid(spec: Elementwise, p: Params) -> Any:
+    import numpy as np
+
+    # off the round numbers where kinks sit (0, ±1, ±3, ±0.5 ...): π/100 is no ratio of small integers
+    x = np.linspace(-8.0, 8.0, CHECK_POINTS) + math.pi / 100
+    kinks = np.array([k.x for k in spec.kink_points(p)], dtype=float)
+    if kinks.size:
+        x = x[np.min(np.abs(x[:, None] - kinks[None, :]), axis=1) > 1e-3]
+    return x
+
+
+def _quotient(g: Callable[[Any], Any], x: Any, h: Any, side: int = 0) -> Any:
+    """(g(x + h) - g(x - h)) / 2h (``side=0``), or the one-sided quotient towards ``side``."""
+    lo, hi = (x - h, x + h) if side == 0 else ((x, x + h) if side > 0 else (x - h, x))
+    return (g(hi) - g(lo)) / (hi - lo)
+
+
+def _worst_gap(claimed: Any, estimate: Any, excused: Callable[[int, float], bool]) -> int | None:
+    """The index where ``claimed`` is farthest from a finite ``estimate`` beyond the tolerance (None: nowhere).
+
+    The tolerance is :data:`CHECK_TOLERANCE` × max(1, max |estimate|); ``excused(i, tol)`` may
+    clear a point on a closer look.
+    """
+    import numpy as np
+
+    finite = np.isfinite(estimate)
+    tol = CHECK_TOLERANCE * max(1.0, float(np.max(np.abs(estimate[finite]), initial=0.0)))
+    with np.errstate(invalid="ignore"):  # an infinite claim: inf - inf is NaN, counted as the worst gap
+        gap = np.abs(claimed - estimate)
+    gap[np.isnan(gap)] = np.inf
+    off = finite & (gap > tol)
+    for i in np.flatnonzero(off):
+        off[i] = not excused(int(i), tol)
+    if not off.any():
+        return None
+    return int(np.argmax(np.where(off, gap, -1.0)))
+
+
+def check_derivatives(spec: Elementwise) -> None:
+    """Raise :class:`RegistrationError` when f' (or a ∂f/∂θ) disagrees with a difference quotient of f.
+
+    At default parameters, on :data:`CHECK_POINTS` points of [-8, 8] away from the declared kinks,
+    f'(x) must be within :data:`CHECK_TOLERANCE` × max(1, max |f'|) of (f(x + h) - f(x - h)) / 2h,
+    h = 2^-17 max(1, |x|); likewise each ∂f/∂θ against a quotient in θ.  A kink the spec does not
+    declare is allowed: there a 1024 times shorter step, or a one-sided one, agrees.  It costs a few
+    evaluations on 48 points: a slip in a hand-written derivative is caught when it is registered,
+    not after a training run.
+    """
+    import numpy as np
+
+    from ..namespaces import numpy_ns as ns
+
+    p = spec.defaults()
+    x = _check_grid(spec, p)
+
+    def run(fn: Formula, what: str, q: Params, v: Any) -> Any:
+        try:
+            with np.errstate(all="ignore"):  # a user's formula may overflow at a check point
+                return np.asarray(fn(v, q, ns), dtype=float) * np.ones_like(v)
+        except Exception as exc:
+            raise RegistrationError(f"{spec.name}: evaluating {what} on an array failed: {exc}") from exc
+
+    def f(v: Any) -> Any:
+        return run(spec.forward, "forward", p, v)
+
+    h = 2.0**-17 * np.maximum(1.0, np.abs(x))  # a power of two: x ± h is exact
+    claimed = run(spec.derivative, "derivative", p, x)
+    with np.errstate(all="ignore"):
+        estimate = _quotient(f, x, h)
+
+    def at_a_kink(i: int, tol: float) -> bool:
+        # a kink between x - h and x + h that the spec does not declare (a user's relu may not):
+        # a step 2^10 times shorter misses it, and at the kink itself f' is one of the one-sided slopes
+        xi, small = x[i : i + 1], h[i : i + 1] / 1024
+        with np.errstate(all="ignore"):
+            near = [float(_quotient(f, xi, small, side)[0]) for side in (0, 1, -1)]
+        return any(abs(claimed[i] - v) <= 1024 * tol for v in near)
+
+    i = _worst_gap(claimed, estimate, at_a_kink)
+    if i is not None:
+        raise RegistrationError(
+            f"{spec.name}: its derivative disagrees with its forward: at x = {x[i]:.6g} derivative gives "
+            f"{claimed[i]:.6g}, a difference quotient of forward {estimate[i]:.6g}"
+        )
+    for key, formula in spec.param_derivatives.items():
+        theta = float(getattr(p, key))
+        step = 2.0**-17 * max(1.0, abs(theta))
+        ends = [t for t in (theta - step, theta + step) if _valid(spec, p, key, t)] or [theta]
+        lo, hi = (ends[0], ends[-1]) if len(ends) == 2 else (theta, ends[0])  # one-sided at a domain's end
+        if lo == hi:
+            continue
+        with np.errstate(all="ignore"):
+            by_theta = (
+                run(spec.forward, "forward", spec.bind({**vars(p), key: hi}), x)
+                - run(spec.forward, "forward", spec.bind({**vars(p), key: lo}), x)
+            ) / (hi - lo)
+        claimed = run(formula, f"param_derivatives[{key!r}]", p, x)
+        i = _worst_gap(claimed, by_theta, lambda i, tol: False)
+        if i is not None:
+            raise RegistrationError(
+                f"{spec.name}: param_derivatives[{key!r}] disagrees with its forward: at x = {x[i]:.6g}, "
+                f"{key} = {theta:g} it gives {claimed[i]:.6g}, a difference quotient in {key} {by_theta[i]:.6g}"
+            )
+
+
+def _valid(spec: Elementwise, p: Params, key: str, value: float) -> bool:
+    try:
+        spec.bind({**vars(p), key: value})
+    except Exception:
+        return False
+    return True
 
 
 def register(spec: Spec, *, replace: bool = False) -> Spec:
@@ -70,8 +215,14 @@ def register(spec: Spec, *, replace: bool = False) -> Spec:
 
     A name or alias that is already taken raises :class:`RegistrationError` unless
     ``replace=True`` (which replaces an earlier user entry; built-in entries stay).
+    An elementwise entry's derivative (and each ∂f/∂θ) must agree with its forward
+    (:func:`check_derivatives`), and ``param_derivatives`` may name only learnable parameters.
     """
-    _check(spec)
+    return _register(spec, replace=replace)
+
+
+def _register(spec: Spec, *, replace: bool = False, numeric: bool = True) -> Spec:
+    _check(spec, numeric=numeric)
     keys = [normalise(n) for n in (spec.name, *spec.aliases)]
     with _lock:
         for key, label in zip(keys, (spec.name, *spec.aliases)):
@@ -376,6 +527,16 @@ def specs(kind: str | None = None) -> list[Spec]:
 
 
 def _register_builtins(entries: Iterable[Spec]) -> None:
+    # the built-in formulas are fixed code: tests/test_user_entries.py runs check_derivatives on each
+    # of them, and skipping it here keeps the import from paying for it (with NumPy's first calls)
     for s in entries:
-        register(s)
+        _register(s, numeric=False)
         _builtin.add(s.name)
+
+
+def is_builtin(name: str) -> bool:
+    """True when ``name`` (or an alias) is one of actlab's own entries, False for a user's.
+
+    Built-in entries' declared facts (range, monotonicity, accuracy bounds) are tested against
+    computation; a user entry's are whatever its author wrote."""
+    return spec(name).name in _builtin

@@ -194,8 +194,9 @@ class Spec:
     name: str
     title: str
     summary: str
-    formula: str
-    derivative_formula: str
+    formula: str | Callable[[Params], str]
+    """LaTeX of f; a callable of the bound parameters where the formula itself depends on them."""
+    derivative_formula: str | Callable[[Params], str]
     year: int | None
     uses: tuple[str, ...]
     aliases: tuple[str, ...] = ()
@@ -234,6 +235,14 @@ class Spec:
 
     def output_range(self, p: Params | None = None) -> Interval:
         return resolve(self.range, p if p is not None else self.defaults())
+
+    def formula_text(self, p: Params | None = None) -> str:
+        """The LaTeX of f for parameters ``p`` (the defaults when None)."""
+        return str(resolve(self.formula, p if p is not None else self.defaults()))
+
+    def derivative_text(self, p: Params | None = None) -> str:
+        """The LaTeX of f' for parameters ``p`` (the defaults when None)."""
+        return str(resolve(self.derivative_formula, p if p is not None else self.defaults()))
 
     # Evaluation, overridden by each kind.  ``x`` and ``g`` are float64 arrays here.
     def apply(self, x: Any, p: Params, xp: Any) -> Any:

@@ -265,7 +265,7 @@ def build(
                 f"figures/formula-{spec.name}-{i}.svg"
                 if pages.formula_figure(latex, tmp / f"figures/formula-{spec.name}-{i}.svg")
                 else None
-                for i, latex in enumerate((spec.formula, spec.derivative_formula))
+                for i, latex in enumerate((spec.formula_text(), spec.derivative_text()))
             )
             speed = {b: speeds[b].get(spec.name) for b in comparison.BACKENDS}
             text = pages.activation_page(

@@ -505,9 +505,9 @@ def activation_page(
     body: list[object] = [
         definitions(facts),
         tag("h2", "Formula", id="formula"),
-        _formula(spec.formula, formula_files[0], root),
+        _formula(spec.formula_text(), formula_files[0], root),
         tag("h3", "Derivative"),
-        _formula(spec.derivative_formula, formula_files[1], root),
+        _formula(spec.derivative_text(), formula_files[1], root),
         tag(
             "p",
             "Typeset by matplotlib's mathtext from the LaTeX source the catalog holds, shown below each.",
