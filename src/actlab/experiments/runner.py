@@ -14,7 +14,9 @@ import hashlib
 import json
 import math
 import multiprocessing
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -59,6 +61,7 @@ def run(config: RunConfig) -> dict[str, Any]:
     """Train one model and return its per-epoch history (deterministic for a configuration)."""
     import torch
 
+    _leave_interrupts_to_the_driver()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread per run: runs are reproducible and workers do not compete
     try:
@@ -149,12 +152,35 @@ def sweep(
     context.set_forkserver_preload(["torch", "actlab.experiments.runner"])
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = {pool.submit(run, c): c for c in pending}
-        for i, fut in enumerate(as_completed(futures), 1):
-            c = futures[fut]
-            store.add(c.key(), asdict(c), fut.result())
-            if progress:
-                progress(i, total, c)
+        try:
+            for i, fut in enumerate(as_completed(futures), 1):
+                c = futures[fut]
+                store.add(c.key(), asdict(c), fut.result())
+                if progress:
+                    progress(i, total, c)
+        except KeyboardInterrupt:
+            _stop_workers(pool)
+            raise
     return total
+
+
+def _leave_interrupts_to_the_driver() -> None:
+    """In a worker process, ignore Ctrl-C (SIGINT, sent to the whole process group): the driver alone
+    answers it, stopping the workers and saying what is kept, so no worker prints a traceback."""
+    if multiprocessing.parent_process() is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: cancel the runs not started and end the workers' runs in progress (their results
+    would come too late to be kept), instead of waiting for them as leaving the ``with`` block would."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    for p in processes:
+        p.join(timeout=10)
 
 
 def progress_bar(i: int, total: int, config: RunConfig) -> None:
