@@ -80,6 +80,18 @@ def test_a_missing_folder_is_one_line_before_any_work(
     assert list(tmp_path.iterdir()) == []  # no folder made, no results file begun
 
 
+def test_the_readme_states_the_rule_as_the_command_prints_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("Output goes where you say", 1)[1].split("```console\n", 1)[1].split("```", 1)[0]
+    command, printed = block.strip().splitlines()
+    monkeypatch.chdir(tmp_path)
+    assert main(command.removeprefix("$ actlab ").split()) == 2
+    assert capsys.readouterr().err.strip() == printed
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_output_folder_is_created_when_its_parent_exists(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     figures = tmp_path / "figs"
     assert main([*TINY_COMPARE, "--db", str(tmp_path / "r.sqlite"), "--figures", str(figures)]) == 0
