@@ -375,3 +375,39 @@ def test_table_in_a_folder_that_refuses_files_measures_without_saving() -> None:
     proc.communicate(timeout=120)
     assert "measuring speed now" in first
     assert "cannot save it: cannot write in folder '/sys'" in first
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_under_the_standard_output_is_one_line() -> None:
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            _actlab("list", "--json"), stdout=full, stderr=subprocess.PIPE, text=True, env=_env(), timeout=120
+        )
+    assert proc.returncode == 2
+    assert proc.stderr == "actlab: error: cannot write the output: No space left on device\n"
+
+
+def test_the_report_resumes_its_own_interrupted_comparison(tmp_path: Path) -> None:
+    """What "the same command resumes" means for the report: a store that holds part of the report's quick
+    comparison (and nothing else) is completed; a store with a comparison of the user's is only shown."""
+    from actlab import report
+    from actlab.experiments import ResultsStore, configs, sweep
+
+    settings = report.Settings.small()
+    e = dict(settings.experiment)
+    todo = configs(e.pop("dataset"), e.pop("model"), e.pop("activations"), e.pop("seeds"), **e)
+    assert len(todo) == 2
+    partial = tmp_path / "partial.sqlite"
+    with ResultsStore(partial) as store:
+        sweep(todo[:1], store, workers=1)
+    groups, note = report._experiments(partial, settings, report.Progress(1, enabled=False))
+    with ResultsStore(partial) as store:
+        assert store.finished() == {c.key() for c in todo}
+    assert "ran a quick comparison now" in note and [g["table"][0]["runs"] for g in groups] == [1]
+    others = tmp_path / "others.sqlite"
+    with ResultsStore(others) as store:
+        sweep(configs("moons", "mlp", ["relu"], 1, epochs=1, depth=1, width=8), store, workers=1)
+    groups, note = report._experiments(others, settings, report.Progress(1, enabled=False))
+    with ResultsStore(others) as store:
+        assert len(store.finished()) == 1
+    assert note.startswith("Every comparison in the results store")

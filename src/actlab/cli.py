@@ -7,9 +7,11 @@ parameter, a number that does not parse — prints one line to stderr and exits 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -819,10 +821,20 @@ def _error_line(message: str) -> int:
 
 
 def _os_error_text(exc: OSError) -> str:
-    """An ``OSError`` as the path and the reason: ``/a/b: Permission denied``."""
+    """An ``OSError`` as the path and the reason: ``/a/b: Permission denied``.  One without a path that a
+    write gives (every file actlab writes names its path, so this is the standard output: ``actlab list >
+    /dev/full``) says so, and the rest of the output is dropped so that exit does not fail on it again."""
     reason = exc.strerror or str(exc)
     paths = [p for p in (exc.filename, getattr(exc, "filename2", None)) if p is not None]
-    return f"{' -> '.join(map(str, paths))}: {reason}" if paths else reason
+    if paths:
+        return f"{' -> '.join(map(str, paths))}: {reason}"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return f"cannot write the output: {reason}"
+    return reason
 
 
 if __name__ == "__main__":  # pragma: no cover
