@@ -121,12 +121,12 @@ class Progress:
 def _check_target(out: Path) -> None:
     """Before any work: ``out`` is a report, an empty folder or a new folder whose parent exists (it is built
     beside itself, in that parent, so the parent must take files too)."""
-    check_folder(out, "-o")
-    check_writable(out.absolute().parent, out, "-o")  # the build folder goes there
     if out.exists() and not out.is_dir():
         raise ActlabError(f"{out} exists and is not a folder; choose another -o")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
         raise ActlabError(f"{out} is a folder but not an actlab report; actlab will not replace it (use another -o)")
+    check_folder(out, "-o")
+    check_writable(out.absolute().parent, out, "-o")  # the build folder goes there
 
 
 def _remove_abandoned(out: Path) -> None:
