@@ -203,7 +203,7 @@ def _experiments(results: Path, settings: Settings, progress: Progress) -> tuple
 
             ran = sweep(todo, store, workers=settings.workers, progress=report)
     note = (
-        f"The results store {results.name} held no comparison of its own, so the report ran a quick comparison "
+        f"The results store {results.name} held no other comparison, so the report ran (or finished) a quick one "
         "now; `actlab compare` adds more (and this page shows every setting the store holds)."
         if ran
         else f"Every comparison in the results store {results.name}; `actlab compare` adds more."
