@@ -285,15 +285,33 @@ def _interrupt_group(proc: subprocess.Popen) -> None:
     os.killpg(proc.pid, signal.SIGINT)
 
 
-def _gone(pgid: int, seconds: float = 30) -> bool:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
+def _running_in_group(pgid: int) -> list[int]:
+    """The processes of a process group that still run (zombies awaiting their reaper do not count)."""
+    proc = Path("/proc")
+    if not proc.is_dir():  # no /proc: whether the group has any member at all
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
-            return True
+            return []
+        return [pgid]
+    running = []
+    for entry in proc.iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            running.append(int(entry.name))
+    return running
+
+
+def _gone(pgid: int, seconds: float = 30) -> bool:
+    deadline = time.time() + seconds
+    while _running_in_group(pgid):
+        if time.time() > deadline:
+            return False
         time.sleep(0.1)
-    return False
+    return True
 
 
 def _runs(db: Path) -> int:
@@ -326,6 +344,30 @@ def test_ctrl_c_during_compare_keeps_the_finished_runs_and_says_so(
     assert _gone(proc.pid)  # no worker left behind
     assert main([*args, "--workers", "1", "--json"]) == 0  # the same command resumes
     assert json.loads(capsys.readouterr().out)["ran"] == 6 - kept
+
+
+def test_ctrl_c_while_the_workers_start_is_one_line(tmp_path: Path) -> None:
+    """Ctrl-C in the first seconds, while the fork server imports torch for the workers: no traceback from it
+    or from a worker it would fork afterwards, and nothing left running."""
+    db = tmp_path / "r.sqlite"
+    args = ["compare", "--activations", "relu,tanh", "--seeds", "2", "--epochs", "5", "--width", "8"]
+    proc = subprocess.Popen(
+        _actlab(*args, "--workers", "2", "--db", str(db)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.time() + 120
+    while not db.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.5)  # the sweep has begun: the fork server is starting
+    _interrupt_group(proc)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert _one_line(err).startswith("actlab: interrupted")
+    assert _gone(proc.pid)
 
 
 def test_ctrl_c_during_report_leaves_no_half_report(tmp_path: Path) -> None:

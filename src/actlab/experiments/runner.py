@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -150,9 +151,10 @@ def sweep(
     # never from this process, whose torch may have started threads
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["torch", "actlab.experiments.runner"])
+    _start_forkserver_deaf_to_interrupts()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(run, c): c for c in pending}
         try:
+            futures = {pool.submit(run, c): c for c in pending}
             for i, fut in enumerate(as_completed(futures), 1):
                 c = futures[fut]
                 store.add(c.key(), asdict(c), fut.result())
@@ -162,6 +164,23 @@ def sweep(
             _stop_workers(pool)
             raise
     return total
+
+
+def _start_forkserver_deaf_to_interrupts() -> None:
+    """Start the fork server with Ctrl-C ignored: an ignored signal stays ignored across exec (Python then
+    installs no handler of its own), so neither the server — importing torch for seconds, where Ctrl-C would
+    print its traceback — nor the workers it forks hear it; the driver alone answers.  Ctrl-C is ignored here
+    only while the server process is spawned."""
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _leave_interrupts_to_the_driver() -> None:
@@ -174,8 +193,18 @@ def _leave_interrupts_to_the_driver() -> None:
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
     """Stop a pool now: cancel the runs not started and end the workers' runs in progress (their results
     would come too late to be kept), instead of waiting for them as leaving the ``with`` block would."""
+    from multiprocessing import forkserver
+
     processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
+    # the fork server too: still importing torch, it would fork the workers asked for once done, and they
+    # would fail (their driver gone) with a traceback; the next sweep starts a new one
+    server = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    if server is not None:
+        try:
+            os.kill(server, signal.SIGTERM)
+        except OSError:
+            pass
     for p in processes:
         if p.is_alive():
             p.terminate()
