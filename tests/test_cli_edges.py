@@ -456,3 +456,25 @@ def test_the_report_resumes_its_own_interrupted_comparison(tmp_path: Path) -> No
     with ResultsStore(others) as store:
         assert len(store.finished()) == 1
     assert note.startswith("Every comparison in the results store")
+
+
+def test_the_report_follows_the_umask(tmp_path: Path, umask: Callable[[int], None]) -> None:
+    """Pages, figures, the marker and the folders of a report: what open() and mkdir() give under the umask."""
+    pytest.importorskip("torch")
+    pytest.importorskip("matplotlib")
+    from actlab import report
+
+    from .test_report import fake_bench
+
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps(fake_bench(["relu"])))
+    umask(0o027)
+    out = tmp_path / "report"
+    report.build(
+        out, bench=bench, results=tmp_path / "r.sqlite", settings=report.Settings.small(names=("relu",)), progress=False
+    )
+    files = [p for p in out.rglob("*") if p.is_file()]
+    folders = [out, *(p for p in out.rglob("*") if p.is_dir())]
+    assert len(files) > 10 and len(folders) >= 3
+    assert {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o640)}
+    assert {oct(p.stat().st_mode & 0o777) for p in folders} == {oct(0o750)}
