@@ -14,6 +14,7 @@ import json
 import time
 
 import actlab
+from actlab._io import check_file, write_text
 from actlab.analysis import gains, properties, self_normalizing_scaling, solve_selu_constants
 from actlab.analysis.gains import TORCH_GAINS
 
@@ -22,6 +23,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
+    if args.json:
+        check_file(args.json, "--json")  # its folder must exist: know it before measuring
     rows = []
     t0 = time.perf_counter()
     for name in actlab.names(kind="elementwise"):
@@ -63,8 +66,7 @@ def main() -> None:
     print(f"\nanalysed {len(rows)} activations in {total:.1f} s; SELU constants solved in {selu_seconds:.2f} s:")
     print(f"alpha = {alpha!r}, lambda = {lam!r}")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"rows": rows, "seconds": total, "selu": [alpha, lam]}, fh, indent=2)
+        write_text(args.json, json.dumps({"rows": rows, "seconds": total, "selu": [alpha, lam]}, indent=2))
 
 
 if __name__ == "__main__":

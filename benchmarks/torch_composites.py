@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 import actlab.torch as at
+from actlab._io import check_file, write_text
 
 Fn = Callable[..., torch.Tensor]
 
@@ -193,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="measure only these activations")
     args = ap.parse_args(argv)
+    if args.json:
+        check_file(args.json, "--json")  # its folder must exist: know it before measuring
     torch.set_num_threads(args.threads)
     x = torch.randn(args.size // 1024, 1024, generator=torch.Generator().manual_seed(0))
     rows = []
@@ -236,8 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"size": args.size, "threads": args.threads, "rows": rows}, fh, indent=2)
+        write_text(args.json, json.dumps({"size": args.size, "threads": args.threads, "rows": rows}, indent=2))
     return 0
 
 

@@ -27,6 +27,7 @@ import torch
 
 import actlab
 import actlab.torch as at
+from actlab._io import check_file, write_text
 from actlab.torch import _ops
 from actlab.torch.native import native_for
 
@@ -96,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--only", nargs="+", metavar="NAME")
     args = ap.parse_args(argv)
+    if args.json:
+        check_file(args.json, "--json")  # its folder must exist: know it before measuring
     torch.set_num_threads(args.threads)
     x = torch.randn(args.size, generator=torch.Generator().manual_seed(0)) * 4
     print(f"{args.size} float32 elements, forward+backward, {args.threads} threads, {args.rounds} rounds")
@@ -130,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     geo = statistics.geometric_mean(logs)
     print(f"geomean wide/narrow: {geo:.2f}")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"size": args.size, "threads": args.threads, "rounds": args.rounds, "rows": rows}, fh, indent=2)
+        data = {"size": args.size, "threads": args.threads, "rounds": args.rounds, "rows": rows}
+        write_text(args.json, json.dumps(data, indent=2))
     return 0
 
 

@@ -95,7 +95,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -103,6 +102,7 @@ from typing import Any
 
 import numpy as np
 
+from ._io import check_file, write_text, write_text_or_elsewhere
 from .catalog import registry
 from .catalog.spec import Elementwise, Gated
 from .errors import ActlabError
@@ -943,21 +943,14 @@ def run(
 
 
 def save(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write ``result`` as JSON atomically: a temporary file in the same folder, then ``os.replace``."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".actlab-bench-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(result, fh, indent=2, allow_nan=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write ``result`` as JSON atomically (:func:`actlab._io.write_text`: a temporary file in the same folder,
+    flushed, given the umask's mode, then ``os.replace``); the folder must exist."""
+    write_text(path, to_json(result))
+
+
+def to_json(result: dict[str, Any]) -> str:
+    """The text of a results file (strict JSON: a result holds no inf or NaN)."""
+    return json.dumps(result, indent=2, allow_nan=False) + "\n"
 
 
 def load(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -1163,6 +1156,8 @@ def _command(args: argparse.Namespace) -> int:
     backends = BACKENDS if args.backend == "all" else (args.backend,)
     to_stdout = args.json == "-"
     _check(args.names, backends, args.dtype, size, args.threads, repeats)  # fail before any work
+    if args.json and not to_stdout:
+        check_file(args.json, "--json")  # the run takes minutes: know now that its file can be written
     own_only = args.quick and not args.peers
     max_repeats = args.max_repeats
     if max_repeats is None and args.quick:
@@ -1187,7 +1182,7 @@ def _command(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2, allow_nan=False))
         return 0
     print(format_tables(result))
-    if args.json:
-        save(result, args.json)
+    if args.json:  # a write that fails after all keeps the results elsewhere and says where
+        write_text_or_elsewhere(args.json, to_json(result), "actlab-bench", "the results")
         print(f"\nwrote {args.json}")
     return 0

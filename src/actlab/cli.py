@@ -7,9 +7,11 @@ parameter, a number that does not parse — prints one line to stderr and exits 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -765,6 +767,16 @@ def _cmd_propagate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_outputs(db: str, figures: str | None) -> None:
+    """Where compare writes, checked before any training: the results file's folder must exist; the
+    figures folder is created later if its parent exists (the rule of :mod:`actlab._io`)."""
+    from ._io import check_file, check_folder
+
+    check_file(db, "--db")
+    if figures:
+        check_folder(figures, "--figures")
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .experiments import ResultsStore, configs, summarise, sweep
     from .experiments.datasets import DATASETS
@@ -784,6 +796,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     ):
         if value < 1:
             raise UsageError(f"{what} must be a positive integer; got {value}")
+    _check_outputs(db=args.db, figures=args.figures)
     todo = configs(
         args.dataset, args.model, names, args.seeds, epochs=args.epochs, depth=args.depth, width=args.width, lr=args.lr
     )
@@ -835,9 +848,10 @@ def _cmd_results(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .viz import plot_activations
+    from .viz import check_output, plot_activations
 
     specs = [registry.spec(n) for n in args.names]
+    check_output(args.output, "-o")  # before any drawing
     params: dict[str, dict[str, Any]] = {s.name: {} for s in specs}
     for item in args.param:
         key, sep, text = item.partition("=")
@@ -1061,8 +1075,11 @@ def _load_plugins(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    """Run the command line ``argv``; returns the exit status: 0, 1 (a measured bound broken), 2 (bad input,
+    or an output the system refused: one line on stderr, no traceback) or 130 (Ctrl-C: one line saying what
+    is kept)."""
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
         _load_plugins(args)
         if args.command is None:
@@ -1070,13 +1087,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         return int(args.run(args))
     except (ActlabError, TypeError, ValueError) as exc:
-        message = str(exc)
-        if not message.startswith("actlab"):
-            message = f"actlab: error: {message}"
-        print(message.splitlines()[0] if message else "actlab: error", file=sys.stderr)
-        return 2
+        return _error_line(str(exc))
     except BrokenPipeError:  # `actlab list | head`
         return 0
+    except OSError as exc:  # a file the system refused (outputs are checked first; this is what remains)
+        return _error_line(_os_error_text(exc))
+    except KeyboardInterrupt as exc:  # Ctrl-C: what is kept (errors.Interrupted says), not a traceback
+        print(f"actlab: interrupted: {exc}" if str(exc) else "actlab: interrupted", file=sys.stderr)
+        return 130
+
+
+def _error_line(message: str) -> int:
+    """Print ``actlab: error: MESSAGE`` (its first line) on stderr; the exit status of bad input, 2."""
+    if not message.startswith("actlab"):
+        message = f"actlab: error: {message}"
+    print(message.splitlines()[0] if message else "actlab: error", file=sys.stderr)
+    return 2
+
+
+def _os_error_text(exc: OSError) -> str:
+    """An ``OSError`` as the path and the reason: ``/a/b: Permission denied``.  One without a path that a
+    write gives (every file actlab writes names its path, so this is the standard output: ``actlab list >
+    /dev/full``) says so, and the rest of the output is dropped so that exit does not fail on it again."""
+    reason = exc.strerror or str(exc)
+    paths = [p for p in (exc.filename, getattr(exc, "filename2", None)) if p is not None]
+    if paths:
+        return f"{' -> '.join(map(str, paths))}: {reason}"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return f"cannot write the output: {reason}"
+    return reason
 
 
 if __name__ == "__main__":  # pragma: no cover

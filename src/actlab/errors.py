@@ -41,3 +41,8 @@ def suggest(word: str, choices: Iterable[str], *, n: int = 3) -> str:
 
 class ShapeError(ActlabError, ValueError):
     """An input whose shape the activation cannot take (an odd size to split in halves ...)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what was kept: the message says what a user finds afterwards (finished runs, an
+    unchanged report); ``actlab`` prints it on one line and exits 130."""

@@ -112,18 +112,46 @@ def load_or_run_bench(
     *,
     run_settings: dict[str, Any] | None = None,
     progress: Callable[..., Any] | None = None,
+    announce: bool = False,
 ) -> dict[str, Any]:
-    """``path`` if given; else ``actlab-bench.json`` if it exists; else a quick benchmark, saved there."""
+    """``path`` if given; else ``actlab-bench.json`` if it exists; else a quick benchmark, saved there for next
+    time (where the current folder takes files: it is a cache, so a folder that does not only loses the saving,
+    with a note on stderr).  ``announce``: say on stderr, before it starts, that a measurement is starting."""
+    import sys
+
+    from ._io import OutputError, check_file
+
     bench = _bench_module()
     if path is not None:
         return bench.load(path)
     default = Path(bench.DEFAULT_PATH)
-    if default.exists() and not _outdated(default):  # a file of an earlier schema is measured again
+    outdated = default.exists() and _outdated(default)
+    if default.exists() and not outdated:  # a file of an earlier schema is measured again
         return bench.load(default)
+    try:
+        check_file(default.absolute())
+        unsaved = None
+    except OutputError as exc:
+        unsaved = str(exc)
+    if announce:
+        why = f"{default} is from an earlier actlab" if outdated else f"no {default} here"
+        keep = f"cannot save it: {unsaved}" if unsaved else f"saved to {default} for next time"
+        message = f"actlab: {why}: measuring speed now ({MEASURING}; {keep}; --bench FILE reads a saved one)"
+        print(message, file=sys.stderr)
+    elif unsaved:
+        print(f"actlab: note: the speed measured now is not saved: {unsaved}", file=sys.stderr)
     settings = dict(bench.QUICK) if run_settings is None else dict(run_settings)
     result = bench.run(progress=progress, **settings)
-    bench.save(result, default)
+    if not unsaved:
+        try:
+            bench.save(result, default)
+        except OutputError as exc:  # the table is still printed
+            print(f"actlab: note: the speed measured now is not saved: {exc}", file=sys.stderr)
     return result
+
+
+MEASURING = "about a minute, more while PyTorch compiles its kernels for the first time on this machine"
+"""How long the quick benchmark of ``actlab table`` takes, as stated before it starts."""
 
 
 def _outdated(path: Path) -> bool:
@@ -275,7 +303,7 @@ def _run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"\rmeasuring speed (no actlab-bench.json yet): {i}/{total} {label}"[:99].ljust(99))
         sys.stderr.flush()
 
-    result = load_or_run_bench(args.bench, progress=progress)
+    result = load_or_run_bench(args.bench, progress=progress, announce=True)
     sys.stderr.write("\r" + " " * 99 + "\r")
     text = render(rows(result), "json" if args.json else args.format)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")

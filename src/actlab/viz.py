@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ._io import check_file, replacing
 from .catalog.spec import Elementwise
 from .errors import ActlabError
 from .numpy import Activation, get
@@ -31,23 +32,23 @@ def _pyplot() -> Any:
     return plt
 
 
-def save(fig: Any, path: str | Path) -> Path:
-    """Write a figure atomically: a killed write never leaves half a file at ``path``."""
-    import os
-    import tempfile
-
+def check_output(path: str | Path, what: str | None = None) -> Path:
+    """Check a figure's path before drawing: a known format (by the suffix) in a folder that exists
+    and takes files (:func:`actlab._io.check_file`)."""
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise ActlabError(f"cannot write {path.name!r}: the file name must end in {', '.join(FORMATS)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
-    os.close(fd)
+    return check_file(path, what)
+
+
+def save(fig: Any, path: str | Path) -> Path:
+    """Write a figure atomically (:func:`actlab._io.replacing`): a killed write never leaves half a file at
+    ``path``, and the file gets the umask's mode.  The folder must exist."""
+    path = check_output(path)
     try:
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
+        with replacing(path) as fh:
+            fig.savefig(fh, format=path.suffix.lower()[1:], dpi=150, bbox_inches="tight")
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         _pyplot().close(fig)
     return path
 
@@ -66,6 +67,7 @@ def plot_activations(
     grid: bool = False,
 ) -> Path:
     """f (and f') of each activation on ``x_range``: one overlay, or small multiples with ``grid``."""
+    check_output(path)
     acts = [get(a) if isinstance(a, str) else a for a in activations]
     if not acts:
         raise ActlabError("name at least one activation to plot")

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io import make_folder
 from ..viz import _pyplot, save
 
 
@@ -50,9 +51,10 @@ def dying_relu_figure(runs: dict[str, dict[str, Any]], path: str | Path) -> Path
 
 
 def comparison_figures(results: list[dict[str, Any]], table: list[dict[str, Any]], directory: str | Path) -> list[Path]:
-    """Learning curves (test accuracy per epoch, mean over seeds) and final accuracy with 95% CIs."""
+    """Learning curves (test accuracy per epoch, mean over seeds) and final accuracy with 95% CIs, as
+    ``learning_curves.png`` and ``accuracy.png`` in ``directory`` (created if its parent exists)."""
     plt = _pyplot()
-    directory = Path(directory)
+    directory = make_folder(directory)
     curves: dict[str, list[list[float]]] = {}
     for r in results:
         curves.setdefault(r["config"]["activation"], []).append([e["test_acc"] for e in r["result"]["history"]])

@@ -14,7 +14,10 @@ import hashlib
 import json
 import math
 import multiprocessing
+import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -61,6 +64,7 @@ def run(config: RunConfig) -> dict[str, Any]:
     """Train one model and return its per-epoch history (deterministic for a configuration)."""
     import torch
 
+    _leave_interrupts_to_the_driver()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread per run: runs are reproducible and workers do not compete
     try:
@@ -150,14 +154,65 @@ def sweep(
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["torch", "actlab.experiments.runner"])
     start: dict[str, Any] = {"initializer": _start_worker, "initargs": (_worker_sources(pending),)}
+    _start_forkserver_deaf_to_interrupts()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, **start) as pool:
-        futures = {pool.submit(_run_in_worker, c): c for c in pending}
-        for i, fut in enumerate(as_completed(futures), 1):
-            c = futures[fut]
-            store.add(c.key(), asdict(c), fut.result())
-            if progress:
-                progress(i, total, c)
+        try:
+            futures = {pool.submit(_run_in_worker, c): c for c in pending}
+            for i, fut in enumerate(as_completed(futures), 1):
+                c = futures[fut]
+                store.add(c.key(), asdict(c), fut.result())
+                if progress:
+                    progress(i, total, c)
+        except KeyboardInterrupt:
+            _stop_workers(pool)
+            raise
     return total
+
+
+def _start_forkserver_deaf_to_interrupts() -> None:
+    """Start the fork server with Ctrl-C ignored: an ignored signal stays ignored across exec (Python then
+    installs no handler of its own), so neither the server — importing torch for seconds, where Ctrl-C would
+    print its traceback — nor the workers it forks hear it; the driver alone answers.  Ctrl-C is ignored here
+    only while the server process is spawned."""
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _leave_interrupts_to_the_driver() -> None:
+    """In a worker process, ignore Ctrl-C (SIGINT, sent to the whole process group): the driver alone
+    answers it, stopping the workers and saying what is kept, so no worker prints a traceback."""
+    if multiprocessing.parent_process() is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: cancel the runs not started and end the workers' runs in progress (their results
+    would come too late to be kept), instead of waiting for them as leaving the ``with`` block would."""
+    from multiprocessing import forkserver
+
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    # the fork server too: still importing torch, it would fork the workers asked for once done, and they
+    # would fail (their driver gone) with a traceback; the next sweep starts a new one
+    server = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    if server is not None:
+        try:
+            os.kill(server, signal.SIGTERM)
+        except OSError:
+            pass
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    for p in processes:
+        p.join(timeout=10)
 
 
 # --- worker start-up: each worker loads the driver's plugins, so that it sees the same catalog ---

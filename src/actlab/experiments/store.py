@@ -9,13 +9,16 @@ with a clear error and never overwritten.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import ActlabError
+from .._io import OutputError, check_file, file_mode
+from ..errors import ActlabError, Interrupted
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x61637462  # "actb": marks the file as an actlab results database
@@ -32,6 +35,11 @@ class ResultsStore:
     def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
         self.path = Path(path)
         fresh = not self.path.exists() or self.path.stat().st_size == 0
+        created = not self.path.exists()
+        if created:  # SQLite would say only "unable to open database file"
+            check_file(self.path, "the results file")
+        elif self.path.is_dir():
+            raise StoreError(f"{self.path} is a folder; name a results file (--db FILE)")
         try:
             self._db = sqlite3.connect(self.path, timeout=30)
             app = self._db.execute("PRAGMA application_id").fetchone()[0]
@@ -41,19 +49,33 @@ class ResultsStore:
             raise StoreError(
                 f"{self.path} is not a usable results database ({exc}); move it aside or pass another --db"
             ) from None
-        if fresh or (app == 0 and not tables):
-            with self._db:
-                self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                self._db.execute(
-                    "CREATE TABLE IF NOT EXISTS runs (key TEXT PRIMARY KEY, config TEXT NOT NULL, "
-                    "result TEXT NOT NULL, finished REAL NOT NULL)"
-                )
-        elif app != APPLICATION_ID:
-            raise StoreError(f"{self.path} is an SQLite database of something else; actlab will not write to it")
-        elif version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path} was written by a newer actlab (schema {version} > {SCHEMA_VERSION})")
-        self._db.execute("PRAGMA journal_mode = WAL")
+        if not (fresh or (app == 0 and not tables)):
+            if app != APPLICATION_ID:
+                self._db.close()
+                raise StoreError(f"{self.path} is an SQLite database of something else; actlab will not write to it")
+            if version > SCHEMA_VERSION:
+                self._db.close()
+                raise StoreError(f"{self.path} was written by a newer actlab (schema {version} > {SCHEMA_VERSION})")
+        with self._writing():
+            if fresh or (app == 0 and not tables):
+                with self._db:
+                    self._db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    self._db.execute(
+                        "CREATE TABLE IF NOT EXISTS runs (key TEXT PRIMARY KEY, config TEXT NOT NULL, "
+                        "result TEXT NOT NULL, finished REAL NOT NULL)"
+                    )
+                if created:  # SQLite creates its files 0o644 whatever the umask; give it what open() would
+                    os.chmod(self.path, file_mode())
+            self._db.execute("PRAGMA journal_mode = WAL")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """SQLite's write failures (a read-only file or folder, a full disk) as one line naming the file."""
+        try:
+            yield
+        except (sqlite3.OperationalError, OSError) as exc:
+            raise OutputError(f"cannot write {self.path}: {exc}") from None
 
     def close(self) -> None:
         self._db.close()
@@ -61,15 +83,28 @@ class ResultsStore:
     def __enter__(self) -> ResultsStore:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        """Close; a Ctrl-C inside the block leaves as :class:`actlab.errors.Interrupted`, saying how many
+        finished runs the file keeps (every run is committed as it finishes)."""
+        if not isinstance(exc, KeyboardInterrupt) or isinstance(exc, Interrupted):
+            self.close()
+            return
+        try:
+            kept = len(self.finished())
+        except sqlite3.Error:
+            kept = None
         self.close()
+        if kept is None:
+            raise Interrupted() from None
+        runs = {0: "no finished runs are", 1: "1 finished run is"}.get(kept, f"{kept} finished runs are")
+        raise Interrupted(f"{runs} kept in {self.path}; the same command resumes") from None
 
     def finished(self) -> set[str]:
         return {r[0] for r in self._db.execute("SELECT key FROM runs")}
 
     def add(self, key: str, config: dict[str, Any], result: dict[str, Any]) -> None:
         """Record one finished run, atomically."""
-        with self._db:
+        with self._writing(), self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO runs (key, config, result, finished) VALUES (?, ?, ?, ?)",
                 (key, json.dumps(config, sort_keys=True), json.dumps(result), time.time()),

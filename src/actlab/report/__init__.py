@@ -24,7 +24,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ActlabError
+from .._io import check_file, check_folder, check_writable, umask, write_text
+from ..errors import ActlabError, Interrupted
 
 DEFAULT_DIR = "actlab-report"
 MARKER = ".actlab-report"
@@ -118,10 +119,14 @@ class Progress:
 
 
 def _check_target(out: Path) -> None:
+    """Before any work: ``out`` is a report, an empty folder or a new folder whose parent exists (it is built
+    beside itself, in that parent, so the parent must take files too)."""
     if out.exists() and not out.is_dir():
         raise ActlabError(f"{out} exists and is not a folder; choose another -o")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
         raise ActlabError(f"{out} is a folder but not an actlab report; actlab will not replace it (use another -o)")
+    check_folder(out, "-o")
+    check_writable(out.absolute().parent, out, "-o")  # the build folder goes there
 
 
 def _remove_abandoned(out: Path) -> None:
@@ -181,31 +186,35 @@ def _bench(bench: str | Path | dict[str, Any] | None, settings: Settings, progre
 
 
 def _experiments(results: Path, settings: Settings, progress: Progress) -> tuple[list[dict[str, Any]], str]:
+    """The comparisons in the store; when it holds none, or only part of the report's own quick comparison
+    (a report interrupted while training), the quick comparison is run (resumed) first."""
     from ..experiments import ResultsStore, configs, sweep
     from .pages import experiment_groups
 
+    e = dict(settings.experiment)
+    todo = configs(e.pop("dataset"), e.pop("model"), e.pop("activations"), e.pop("seeds"), **e)
     with ResultsStore(results) as store:
-        empty = not store.finished()
-        if empty:
-            e = dict(settings.experiment)
-            todo = configs(e.pop("dataset"), e.pop("model"), e.pop("activations"), e.pop("seeds"), **e)
+        held = store.finished()
+        ran = 0
+        if held <= {c.key() for c in todo}:
 
             def report(i: int, total: int, config: Any) -> None:
                 progress.show(f"experiments {i}/{total}: {config.activation} seed {config.seed}")
 
-            sweep(todo, store, workers=settings.workers, progress=report)
+            ran = sweep(todo, store, workers=settings.workers, progress=report)
     note = (
-        f"The results store {results.name} was empty, so the report ran a quick comparison now; "
-        "`actlab compare` adds more (and this page shows every setting the store holds)."
-        if empty
+        f"The results store {results.name} held no other comparison, so the report ran (or finished) a quick one "
+        "now; `actlab compare` adds more (and this page shows every setting the store holds)."
+        if ran
         else f"Every comparison in the results store {results.name}; `actlab compare` adds more."
     )
     return experiment_groups(results), note
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    """A page of the report, in the build folder (its subfolders are made here, inside the build)."""
+    path.parent.mkdir(exist_ok=True)
+    write_text(path, text)
 
 
 def build(
@@ -229,18 +238,19 @@ def build(
     if missing:
         raise ActlabError(f"the report needs {', '.join(missing)}: pip install 'actlab[torch,experiments]'")
     settings = settings or Settings()
+    _check_target(Path(out))
+    if not Path(results).exists():
+        check_file(results, "--db")  # the results store is created: its folder must exist
     out = Path(out).absolute()
-    _check_target(out)
     specs = registry.specs() if settings.names is None else [registry.spec(n) for n in settings.names]
     linked = frozenset(s.name for s in specs)
     bar = Progress(1 + 1 + len(specs) + 5 + 1 + 1, enabled=progress)
     start = time.perf_counter()
-    out.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-{os.getpid()}-", dir=out.parent))
     finished = False
     try:
-        os.chmod(tmp, 0o755)
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp's folder is private; the report's folders follow the umask
         figures = tmp / "figures"
         figures.mkdir()
         bar.show("bench")
@@ -330,12 +340,15 @@ def build(
             "seconds_per_step": bar.laps,
         }
         _write(tmp / MARKER, json.dumps({"written_by": "actlab report", **summary}, indent=1))
-        for p in tmp.rglob("*"):  # figures are written through private temporary files: make all readable
-            os.chmod(p, 0o755 if p.is_dir() else 0o644)
         _swap_in(tmp, out)
         bar.step("done")
         finished = True
         return summary
+    except KeyboardInterrupt as exc:  # Ctrl-C: say what the user finds (the store says what it keeps)
+        if isinstance(exc, Interrupted):
+            raise
+        kept = f"an earlier report in {out} is unchanged" if out.exists() else f"nothing written to {out}"
+        raise Interrupted(f"the report is not written ({kept}); the same command starts it again") from None
     finally:
         bar.close(finished)
         if tmp.exists():

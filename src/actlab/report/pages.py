@@ -294,6 +294,7 @@ CASES = re.compile(r"\\begin\{cases\}(.*?)\\end\{cases\}", re.DOTALL)
 def formula_figure(latex: str, path: Path) -> bool:
     """The formula typeset by matplotlib's mathtext as SVG (``cases`` as one row per case);
     False where mathtext cannot read it (the page then shows the LaTeX source alone)."""
+    from .._io import replacing
     from ..viz import _pyplot
 
     plt = _pyplot()
@@ -320,11 +321,10 @@ def formula_figure(latex: str, path: Path) -> bool:
                     fig.text(right, t.get_position()[1], f"${word}{row[1]}$", fontsize=13, va="center")
         if tail:
             fig.text(0, next(y), f"${tail}$", fontsize=13, va="center")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format="svg", bbox_inches="tight", pad_inches=0.04, transparent=True)
+        with replacing(path) as fh:  # mathtext parses while drawing: a formula it cannot read leaves no file
+            fig.savefig(fh, format="svg", bbox_inches="tight", pad_inches=0.04, transparent=True)
         return True
     except ValueError:  # mathtext's parse errors
-        path.unlink(missing_ok=True)
         return False
     finally:
         plt.close(fig)
