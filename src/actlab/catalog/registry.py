@@ -414,7 +414,9 @@ def _load(source: PluginSource) -> None:
 
 def _load_source(source: PluginSource, label: str) -> None:
     """Load ``source`` once per process; any failure becomes a one-line :class:`PluginError` naming ``label``."""
-    if source in _loaded or (source.path is not None and any(s.path == source.path for s in _loaded)):
+    done = [s for s in _loaded if s == source or (source.path is not None and s.path == source.path)]
+    # a module dropped from sys.modules since (a reload, a test's clean-up) is loaded again
+    if any(s.entry_point is not None or s.module in sys.modules for s in done):
         return
     _loading.append(source)
     try:
