@@ -31,8 +31,11 @@ def gaussian_expectation(
     edges = [-math.inf, *zs, math.inf]
 
     def integrand(z: float) -> float:
+        w = _phi(z)
+        if w == 0:  # beyond |z| = 38.6: nothing to add, and a formula may not be finite there
+            return 0.0
         v = g(mean + std * z)
-        return 0.0 if v == 0 else v * _phi(z)
+        return 0.0 if v == 0 else v * w
 
     total = 0.0
     for lo, hi in itertools.pairwise(edges):
@@ -44,5 +47,14 @@ def gaussian_expectation(
 
 
 def vectorised(f: Callable[[np.ndarray], np.ndarray]) -> Callable[[float], float]:
-    """A scalar function from an array one (quad calls with Python floats)."""
-    return lambda x: float(f(np.array([x]))[0])
+    """A scalar function from an array one (quad calls with Python floats).
+
+    A user's formula may overflow on the way to a finite value (e^x / (1 + e^x)): its
+    intermediate over- and underflows are not reported.
+    """
+
+    def scalar(x: float) -> float:
+        with np.errstate(all="ignore"):
+            return float(f(np.array([x]))[0])
+
+    return scalar
