@@ -24,7 +24,7 @@ from scipy import optimize
 from ..catalog.spec import DISCONTINUOUS, SMOOTH, Elementwise
 from ..namespaces import mpmath_ns
 from ..numpy import Activation, get
-from .quadrature import gaussian_expectation, vectorised
+from .quadrature import gaussian_expectation, square, vectorised
 
 SPAN = 32.0
 STEP = 1.0 / 128.0
@@ -370,6 +370,12 @@ def _flat(oracle: _Oracle | None) -> Any:
     return flat
 
 
+def breaks(act: Activation, kinks: tuple[float, ...] | list[float] = ()) -> list[float]:
+    """Where Gaussian quadrature of f should split: the kinks found and the declared ones."""
+    assert isinstance(act.spec, Elementwise)
+    return sorted(set(kinks) | {k.x for k in act.spec.kink_points(act.bound)})
+
+
 def properties(act: Activation | str) -> Properties:
     """Compute everything this module knows about an elementwise activation."""
     act = get(act) if isinstance(act, str) else act
@@ -380,7 +386,7 @@ def properties(act: Activation | str) -> Properties:
         y, d = act(x), act.derivative(x)
     oracle = _Oracle.of(act)
     kinks, smoothness = _find_kinks(act, oracle)
-    breaks = sorted(set(kinks) | {k.x for k in act.spec.kink_points(act.bound)})
+    splits = breaks(act, kinks)
     f, df = vectorised(act), vectorised(act.derivative)
     mono = bool((d >= 0).all() or (d <= 0).all())
     with np.errstate(all="ignore"):
@@ -398,10 +404,10 @@ def properties(act: Activation | str) -> Properties:
         monotonic=mono,
         kinks=kinks,
         smoothness=smoothness,
-        mean=gaussian_expectation(f, breaks=breaks),
-        second_moment=gaussian_expectation(lambda t: f(t) ** 2, breaks=breaks),
-        mean_derivative=gaussian_expectation(df, breaks=breaks),
-        derivative_second_moment=gaussian_expectation(lambda t: df(t) ** 2, breaks=breaks),
+        mean=gaussian_expectation(f, breaks=splits),
+        second_moment=gaussian_expectation(square(f), breaks=splits),
+        mean_derivative=gaussian_expectation(df, breaks=splits),
+        derivative_second_moment=gaussian_expectation(square(df), breaks=splits),
         dead_fraction=_gaussian_mass(act, lambda g: g == 0, _flat(oracle)),
         saturated_fraction=_gaussian_mass(act, lambda g: np.abs(g) < SATURATION),
         lipschitz=lipschitz,

@@ -9,7 +9,14 @@ from collections.abc import Callable, Iterable
 import numpy as np
 from scipy import integrate
 
+from ..errors import ActlabError
+
 SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+class Float64RangeError(ActlabError, OverflowError):
+    """An analysis whose numbers leave float64's range at the parameters given (f itself
+    overflows where N(0, 1) has weight, or a variance is beyond 1e308)."""
 
 
 def _phi(z: float) -> float:
@@ -21,6 +28,9 @@ def gaussian_expectation(
 ) -> float:
     """E[g(x)] for x ~ N(mean, std²), integrating piecewise between the ``breaks`` (kinks of g).
 
+    ±inf where g is ±inf (float64 overflow) on a set the Gaussian weighs, NaN where g is NaN there
+    or takes both infinities.
+
     >>> round(gaussian_expectation(lambda x: max(x, 0.0) ** 2, breaks=[0.0]), 12)
     0.5
     """
@@ -30,12 +40,21 @@ def gaussian_expectation(
     zs = sorted({min(max((b - mean) / std, -40.0), 40.0) for b in breaks if math.isfinite(b)})
     edges = [-math.inf, *zs, math.inf]
 
+    unbounded: list[float] = []  # the values of g that are not finite where the Gaussian still weighs
+    # quad's error estimates overflow (or lose every digit) on values near 1e308 (or 1e-308): it
+    # integrates g / scale, where the scale is the size of g within one standard deviation
+    near = [abs(v) for v in (g(mean - std), g(mean), g(mean + std)) if math.isfinite(v) and v != 0]
+    scale = max(near) if near and not 1e-100 < max(near) < 1e100 else 1.0
+
     def integrand(z: float) -> float:
         w = _phi(z)
         if w == 0:  # beyond |z| = 38.6: nothing to add, and a formula may not be finite there
             return 0.0
         v = g(mean + std * z)
-        return 0.0 if v == 0 else v * w
+        if not math.isfinite(v):
+            unbounded.append(v)
+            return 0.0
+        return 0.0 if v == 0 else (v / scale) * w
 
     total = 0.0
     for lo, hi in itertools.pairwise(edges):
@@ -43,6 +62,9 @@ def gaussian_expectation(
             continue
         value, _ = integrate.quad(integrand, lo, hi, epsabs=1e-14, epsrel=1e-13, limit=400)
         total += value
+    total *= scale
+    if unbounded:  # g overflows (to one sign: so does its mean) or is undefined on a set quad samples
+        return unbounded[0] if all(v == unbounded[0] for v in unbounded) else math.nan
     return total
 
 
@@ -58,3 +80,13 @@ def vectorised(f: Callable[[np.ndarray], np.ndarray]) -> Callable[[float], float
             return float(f(np.array([x]))[0])
 
     return scalar
+
+
+def square(f: Callable[[float], float]) -> Callable[[float], float]:
+    """t ↦ f(t)², +inf where it overflows (a Python float's ``** 2`` raises OverflowError there)."""
+
+    def squared(t: float) -> float:
+        v = f(t)
+        return v * v
+
+    return squared

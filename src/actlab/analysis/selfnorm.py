@@ -8,13 +8,14 @@ A unit fed by n inputs of mean μ and variance ν, with weights summing to ω = 
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
 from scipy import optimize
 
 from ..numpy import Activation, get
-from .quadrature import gaussian_expectation, vectorised
+from .quadrature import Float64RangeError, gaussian_expectation, square, vectorised
 
 MARGIN = 1e-6
 """A spectral radius within this of 1 is marginal (homogeneous activations such as a scaled
@@ -42,7 +43,7 @@ def _moments(f: Any, mean: float, variance: float, breaks: list[float]) -> tuple
     """Mean and variance of f(z) for z ~ N(mean, variance)."""
     std = math.sqrt(max(variance, 0.0))
     m1 = gaussian_expectation(f, mean=mean, std=std, breaks=breaks)
-    m2 = gaussian_expectation(lambda t: f(t) ** 2, mean=mean, std=std, breaks=breaks)
+    m2 = gaussian_expectation(square(f), mean=mean, std=std, breaks=breaks)
     return m1, m2 - m1 * m1
 
 
@@ -87,6 +88,11 @@ def self_normalizing_scaling(act: Activation | str, **params: Any) -> dict[str, 
     """λ and β making g(x) = λ f(x) + β map N(0, 1) to mean 0, variance 1, and the stability of (0, 1)."""
     act = get(act, **params) if isinstance(act, str) else act
     mu, var = moment_map(act, 0.0, 1.0)
+    if not (math.isfinite(mu) and sys.float_info.min <= var < math.inf):
+        raise Float64RangeError(
+            f"{act!r}: E[f(z)] = {mu:g} and Var f(z) = {var:g} for z ~ N(0, 1): no self-normalizing "
+            "scaling within float64's range"
+        )
     lam = 1.0 / math.sqrt(var)
     beta = -lam * mu
     f = vectorised(act)
