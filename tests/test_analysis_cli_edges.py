@@ -46,11 +46,21 @@ def test_an_overflowing_slope_is_one_line_in_a_real_process() -> None:
         ["analyze", "elu", "-p", "alpha=1e308"],  # gains exist (below), but gain² underflows
         ["analyze", "softplus", "-p", "beta=1e-308"],
         ["analyze", "hardtanh", "-p", "min_val=-1e-300", "-p", "max_val=1e-300"],  # gain² overflows
+        ["gain", "snake", "-p", "alpha=1e308"],  # sin(2αx) is NaN: f' is not a number
+        ["analyze", "star_relu", "-p", "scale=1e-308"],  # f is a constant in float64: no variance to scale
+        ["gain", "star_relu", "-p", "scale=5e-324"],  # f' = 2sx in subnormal steps: quadrature cannot converge
     ],
 )
 def test_extreme_parameters_fail_in_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     err = _fails_cleanly(argv, capsys)
-    assert "float64" in err or "cannot be computed" in err
+    assert "float64" in err or "cannot be computed" in err or "did not converge" in err
+
+
+def test_breaks_far_away_or_subnormally_close_keep_the_moments() -> None:
+    """A kink at 1e308 (softplus's threshold) or two kinks 6e-308 apart (hardsigmoid's offset):
+    the same gains as without them, to the digits the difference allows."""
+    assert gains("softplus", threshold=1e308) == pytest.approx(gains("softplus"), rel=1e-12)
+    assert gains("hardsigmoid", offset=1e-308) == pytest.approx(gains("hardsigmoid", offset=0.0), rel=1e-12)
 
 
 def _mp_gaussian(g: object, *pieces: tuple[float, float]) -> mpmath.mpf:

@@ -79,9 +79,9 @@ def _scaled_gain(act: Activation, fn: Any, kinks: list[float], what: str) -> flo
         values = np.array([fn(t) for t in z])
     bad = np.nonzero(~np.isfinite(values))[0]
     if bad.size:
-        at = z[bad[np.argmin(np.abs(z[bad]))]]
+        nearest = bad[np.argmin(np.abs(z[bad]))]
         raise Float64RangeError(
-            f"{act!r}: {what}(z) is {values[bad[0]]:g} in float64 at z = {at:g}, so E[{what}(z)²] "
+            f"{act!r}: {what}(z) is {values[nearest]:g} in float64 at z = {z[nearest]:g}, so E[{what}(z)²] "
             "for z ~ N(0, 1), and the gain, cannot be computed"
         )
     scale = float(np.max(np.abs(values)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -12,6 +13,11 @@ from scipy import integrate
 from ..errors import ActlabError
 
 SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+class QuadratureError(ActlabError, ArithmeticError):
+    """A Gaussian mean that adaptive quadrature could not compute to its tolerance (an f that
+    oscillates at a period far below 1, such as snake with alpha = 1e308)."""
 
 
 class Float64RangeError(ActlabError, OverflowError):
@@ -36,8 +42,9 @@ def gaussian_expectation(
     """
     if std == 0:
         return float(g(mean))
-    # breaks in z = (x - mean)/std, kept within ±40 (beyond, φ < 1e-347)
-    zs = sorted({min(max((b - mean) / std, -40.0), 40.0) for b in breaks if math.isfinite(b)})
+    # breaks in z = (x - mean)/std, kept within ±40 (beyond, φ < 1e-347), and z = 0: quad's map of a
+    # half-line onto (0, 1] sees the bulk of the Gaussian only if that half-line starts near it
+    zs = sorted({0.0} | {min(max((b - mean) / std, -40.0), 40.0) for b in breaks if math.isfinite(b)})
     edges = [-math.inf, *zs, math.inf]
 
     unbounded: list[float] = []  # the values of g that are not finite where the Gaussian still weighs
@@ -60,7 +67,17 @@ def gaussian_expectation(
     for lo, hi in itertools.pairwise(edges):
         if lo == hi:
             continue
-        value, _ = integrate.quad(integrand, lo, hi, epsabs=1e-14, epsrel=1e-13, limit=400)
+        if hi - lo < 1e-280:  # quad's arithmetic fails on near-subnormal widths (hardsigmoid with offset
+            total += (hi - lo) * integrand(0.5 * (lo + hi))  # 1e-308: 0 to 6e-308): the midpoint rule
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", integrate.IntegrationWarning)
+            value, _ = integrate.quad(integrand, lo, hi, epsabs=1e-14, epsrel=1e-13, limit=400)
+        if caught and not unbounded:
+            raise QuadratureError(
+                f"a Gaussian mean did not converge: the function varies on scales quadrature cannot follow "
+                f"between z = {lo:g} and {hi:g} (std {std:g}): {str(caught[0].message).splitlines()[0]}"
+            )
         total += value
     total *= scale
     if unbounded:  # g overflows (to one sign: so does its mean) or is undefined on a set quad samples
