@@ -141,6 +141,8 @@ def test_a_textbook_copy_gets_the_built_in_properties(user_copy: tuple[actlab.Ac
     assert got.kinks == pytest.approx(want.kinks, abs=1e-9)
     assert got.smoothness == want.smoothness
     assert got.dead_fraction == pytest.approx(want.dead_fraction, rel=1e-9, abs=1e-15)
+    assert got.saturated_fraction == pytest.approx(want.saturated_fraction, rel=1e-9, abs=1e-15)
+    assert got.lipschitz == pytest.approx(want.lipschitz, rel=1e-9)
 
 
 def _register(name: str, forward: Any, derivative: Any) -> None:
