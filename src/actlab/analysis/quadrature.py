@@ -42,9 +42,10 @@ def gaussian_expectation(
     """
     if std == 0:
         return float(g(mean))
-    # breaks in z = (x - mean)/std, kept within ±40 (beyond, φ < 1e-347), and z = 0: quad's map of a
-    # half-line onto (0, 1] sees the bulk of the Gaussian only if that half-line starts near it
-    zs = sorted({0.0} | {min(max((b - mean) / std, -40.0), 40.0) for b in breaks if math.isfinite(b)})
+    # breaks in z = (x - mean)/std, kept within ±40 (beyond, φ < 1e-347)
+    zs = sorted({min(max((b - mean) / std, -40.0), 40.0) for b in breaks if math.isfinite(b)})
+    if zs and min(abs(z) for z in zs) > 8:  # quad's map of a half-line onto (0, 1] sees the bulk of the
+        zs = sorted([*zs, 0.0])  # Gaussian only if that half-line starts near it (softplus, threshold 1e308)
     edges = [-math.inf, *zs, math.inf]
 
     unbounded: list[float] = []  # the values of g that are not finite where the Gaussian still weighs
