@@ -687,13 +687,19 @@ def _fmt_extremum(e: Any) -> str:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from .analysis import MeanField, gains, properties
+    from .analysis import Float64RangeError, MeanField, gains, properties
     from .analysis.selfnorm import self_normalizing_scaling
 
     act = _elementwise(args.name, args.param)
     p = properties(act)
     g = gains(act)
-    mf = MeanField(act, g["forward"] ** 2, 0.0).depth_scales()
+    weight = g["forward"] * g["forward"]
+    if not sys.float_info.min <= weight < math.inf:
+        raise Float64RangeError(
+            f"{act!r}: the forward gain squared, {g['forward']:g}², is outside float64's normal range, "
+            "so the propagation at that gain cannot be computed (`actlab gain` prints the gains alone)"
+        )
+    mf = MeanField(act, weight, 0.0).depth_scales()
     sn = self_normalizing_scaling(act)
     data = {"properties": p.as_dict(), "gains": g, "propagation_at_forward_gain": mf, "self_normalizing": sn}
     if args.json:
@@ -712,7 +718,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         ("Lipschitz constant", f"{p.lipschitz:.10g}"),
         ("gain (forward)", f"{g['forward']:.10g}"),
         ("gain (backward)", f"{g['backward']:.10g}"),
-        ("q*, χ₁ at that gain", f"{mf['q_star']:.6g}, {mf['chi1']:.6g}"),
+        ("q*, χ₁ at that gain", f"{_scale(mf['q_star'], '.6g')}, {_scale(mf['chi1'], '.6g')}"),
         (
             "self-normalizing",
             f"{sn['scale']:.10g}·f(x) + {sn['shift']:.10g}: " + sn["status"],
@@ -725,23 +731,49 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _cmd_gain(args: argparse.Namespace) -> int:
-    from .analysis.gains import TORCH_GAINS, gains
+    from .analysis.gains import MOMENT_CLAUSE, TORCH_CONVENTIONS, TORCH_GAINS, gains
 
     act = _elementwise(args.name, args.param)
     g = gains(act)
     torch_gain = TORCH_GAINS.get(act.name, (None, None))[1] if not act.params else None
-    data = {"name": act.name, "params": act.params, **g, "torch_calculate_gain": torch_gain}
+    differs = torch_gain is not None and not math.isclose(torch_gain, g["forward"], rel_tol=1e-9)
+    note = f"{TORCH_CONVENTIONS[act.name]}; {MOMENT_CLAUSE}" if differs and act.name in TORCH_CONVENTIONS else None
+    data = {"name": act.name, "params": act.params, **g, "torch_calculate_gain": torch_gain, "torch_note": note}
     if args.json:
         _emit_json(data)
     else:
         line = f"{act!r}: forward gain {g['forward']:.10g}, backward gain {g['backward']:.10g}"
         print(line + (f" (torch.nn.init.calculate_gain: {torch_gain:.10g})" if torch_gain is not None else ""))
+        if note:
+            print(note + ".")
     return 0
+
+
+MAX_DEPTH = 10_000
+"""The deepest `propagate` goes: far beyond any depth scale that a finite χ gives (one quadrature a layer)."""
+
+
+def _scale(v: float, fmt: str) -> str:
+    """A number of the propagation table: ∞ where a depth scale diverges, - where it is undefined."""
+    if math.isnan(v):
+        return "-"
+    if math.isinf(v):
+        return "∞" if v > 0 else "-∞"
+    return format(v, fmt)
 
 
 def _cmd_propagate(args: argparse.Namespace) -> int:
     from .analysis import MeanField
 
+    if not 1 <= args.depth <= MAX_DEPTH:
+        raise UsageError(f"--depth must be a whole number of layers from 1 to {MAX_DEPTH}; got {args.depth}")
+    for value, flag, lowest in (
+        (args.sigma_w2, "--sigma-w2", "> 0"),
+        (args.sigma_b2, "--sigma-b2", ">= 0"),
+        (args.q0, "--q0", "> 0"),
+    ):
+        if not (math.isfinite(value) and (value >= 0 if lowest == ">= 0" else value > 0)):
+            raise UsageError(f"{flag} must be a finite number {lowest}; got {value:g}")
     out = []
     for name in args.names:
         act = _elementwise(name, args.param)
@@ -755,15 +787,20 @@ def _cmd_propagate(args: argparse.Namespace) -> int:
     rows = [
         (
             r["name"],
-            f"{r['q_star']:.6g}",
-            f"{r['chi1']:.6g}",
-            f"{r['xi_q']:.4g}",
-            f"{r['xi_c']:.4g}",
-            f"{r['variances'][-1]:.6g}",
+            _scale(r["q_star"], ".6g"),
+            _scale(r["chi1"], ".6g"),
+            _scale(r["xi_q"], ".4g"),
+            _scale(r["xi_c"], ".4g"),
+            _scale(r["variances"][-1], ".6g"),
         )
         for r in out
     ]
     print(_table(rows, ("activation", "q*", "χ₁", "ξ_q", "ξ_c", f"q at layer {args.depth}")))
+    cells = [c for r in rows for c in r[3:5]]
+    if "∞" in cells:
+        print("∞: the depth scale diverges (χ = 1, the edge of chaos: deviations neither shrink nor grow).")
+    if "-" in cells:
+        print("-: no depth scale (q* = ∞: the variance grows without bound).")
     return 0
 
 
@@ -990,10 +1027,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("propagate", help="mean-field variance through depth, q*, χ₁ and depth scales")
     p.add_argument("names", nargs="+", metavar="NAME", help="activations (elementwise)")
-    p.add_argument("--depth", type=int, default=20, help="layers (default 20)")
-    p.add_argument("--sigma-w2", type=float, default=1.0, help="weight variance × fan-in (default 1)")
-    p.add_argument("--sigma-b2", type=float, default=0.0, help="bias variance (default 0)")
-    p.add_argument("--q0", type=float, default=1.0, help="input variance (default 1)")
+    p.add_argument("--depth", type=int, default=20, help=f"layers, 1 to {MAX_DEPTH} (default 20)")
+    p.add_argument("--sigma-w2", type=float, default=1.0, help="weight variance × fan-in, > 0 (default 1)")
+    p.add_argument("--sigma-b2", type=float, default=0.0, help="bias variance, >= 0 (default 0)")
+    p.add_argument("--q0", type=float, default=1.0, help="input variance, > 0 (default 1)")
     p.add_argument("--param", "-p", action="append", default=[], metavar="K=V", help="set a parameter")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_cmd_propagate)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from .gains import gain_table, gains
 from .propagation import MeanField, edge_of_chaos
 from .properties import Properties, find_kinks, properties
-from .quadrature import gaussian_expectation
+from .quadrature import Float64RangeError, gaussian_expectation
 from .selfnorm import moment_map, self_normalizing_scaling, solve_selu_constants
 
 __all__ = [
+    "Float64RangeError",
     "MeanField",
     "Properties",
     "edge_of_chaos",

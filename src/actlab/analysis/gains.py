@@ -8,16 +8,21 @@ gradients of variance gain² E[f'(z)²] (backward, fan = fan_out).  So
     forward gain  = 1 / sqrt(E[f(z)²]),    backward gain = 1 / sqrt(E[f'(z)²]),   z ~ N(0, 1).
 
 ReLU gives √2 both ways (He et al. 2015); leaky ReLU √(2 / (1 + a²)); the identity 1.
-PyTorch's ``calculate_gain`` gives 5/3 for tanh and 3/4 for SELU: heuristics, not these moments.
+PyTorch's ``calculate_gain`` gives 5/3 for tanh, 3/4 for SELU and 1 for the sigmoid: conventions
+(:data:`TORCH_CONVENTIONS`), not these moments.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
+
+import numpy as np
 
 from ..catalog import registry
 from ..numpy import Activation, get
+from .quadrature import Float64RangeError, gaussian_expectation, square, vectorised
 
 TORCH_GAINS: dict[str, tuple[str, float]] = {
     # catalog name -> (what torch.nn.init.calculate_gain is asked, its documented value)
@@ -29,17 +34,64 @@ TORCH_GAINS: dict[str, tuple[str, float]] = {
     "selu": ("selu", 3.0 / 4.0),
 }
 
+TORCH_CONVENTIONS: dict[str, str] = {
+    # why torch.nn.init.calculate_gain differs from the computed gains, as its documentation has it
+    "tanh": "PyTorch's 5/3 for tanh is a convention its documentation states without derivation",
+    "sigmoid": "PyTorch's 1 for the sigmoid is a convention its documentation states without derivation",
+    "selu": (
+        "PyTorch's 3/4 for SELU gives up self-normalization for steadier gradients in rectangular layers, "
+        "as its documentation says (it advises 'linear', gain 1, for self-normalizing networks)"
+    ),
+}
+MOMENT_CLAUSE = (
+    "these gains keep the second moment of the forward signal (forward gain) and of the backward gradient "
+    "(backward gain) at 1 through a layer, for z ~ N(0, 1)"
+)
+
 
 def gains(act: Activation | str, **params: Any) -> dict[str, float]:
-    """{"forward": ..., "backward": ...} for ``act`` at its parameters."""
-    from .properties import properties
+    """{"forward": ..., "backward": ...} for ``act`` at its parameters.
+
+    Where E[f(z)²] or E[f'(z)²] leaves float64's range (leaky_relu with negative_slope=1e308:
+    5e615) but f or f' stays finite, the gain is 1 / (s √E[(f/s)²]) with s the scale of f:
+    still correct, and tiny or huge.  Where f or f' is itself ±inf or NaN at a finite z, there
+    is no gain to compute: :class:`Float64RangeError`.
+    """
+    from .properties import breaks, properties
 
     act = get(act, **params) if isinstance(act, str) else act
     p = properties(act)
-    return {
-        "forward": 1.0 / math.sqrt(p.second_moment) if p.second_moment > 0 else math.inf,
-        "backward": 1.0 / math.sqrt(p.derivative_second_moment) if p.derivative_second_moment > 0 else math.inf,
-    }
+    out = {}
+    for key, fn, moment, what in (
+        ("forward", act, p.second_moment, "f"),
+        ("backward", act.derivative, p.derivative_second_moment, "f'"),
+    ):
+        if sys.float_info.min <= moment < math.inf:
+            out[key] = 1.0 / math.sqrt(moment)
+        else:  # E[f²] over- or underflows: scale f
+            out[key] = _scaled_gain(act, vectorised(fn), breaks(act, p.kinks), what)
+    return out
+
+
+def _scaled_gain(act: Activation, fn: Any, kinks: list[float], what: str) -> float:
+    z = np.linspace(-8.0, 8.0, 129)
+    with np.errstate(all="ignore"):
+        values = np.array([fn(t) for t in z])
+    bad = np.nonzero(~np.isfinite(values))[0]
+    if bad.size:
+        nearest = bad[np.argmin(np.abs(z[bad]))]
+        raise Float64RangeError(
+            f"{act!r}: {what}(z) is {values[nearest]:g} in float64 at z = {z[nearest]:g}, so E[{what}(z)²] "
+            "for z ~ N(0, 1), and the gain, cannot be computed"
+        )
+    scale = float(np.max(np.abs(values)))
+    if scale == 0:
+        return math.inf
+    moment = gaussian_expectation(square(lambda t: fn(t) / scale), breaks=kinks)
+    if not math.isfinite(moment):
+        raise Float64RangeError(f"{act!r}: E[{what}(z)²] for z ~ N(0, 1) is not finite in float64: no gain")
+    rms = scale * math.sqrt(moment)
+    return 1.0 / rms if rms > 0 else math.inf
 
 
 def gain_table() -> list[dict[str, Any]]:

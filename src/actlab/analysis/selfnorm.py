@@ -8,13 +8,14 @@ A unit fed by n inputs of mean μ and variance ν, with weights summing to ω = 
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
 from scipy import optimize
 
 from ..numpy import Activation, get
-from .quadrature import gaussian_expectation, vectorised
+from .quadrature import Float64RangeError, gaussian_expectation, square, vectorised
 
 MARGIN = 1e-6
 """A spectral radius within this of 1 is marginal (homogeneous activations such as a scaled
@@ -42,8 +43,10 @@ def _moments(f: Any, mean: float, variance: float, breaks: list[float]) -> tuple
     """Mean and variance of f(z) for z ~ N(mean, variance)."""
     std = math.sqrt(max(variance, 0.0))
     m1 = gaussian_expectation(f, mean=mean, std=std, breaks=breaks)
-    m2 = gaussian_expectation(lambda t: f(t) ** 2, mean=mean, std=std, breaks=breaks)
-    return m1, m2 - m1 * m1
+    if not math.isfinite(m1):
+        return m1, math.nan
+    # E[(f - m1)²], not E[f²] - m1², which cancels when f varies little about a large mean
+    return m1, gaussian_expectation(square(lambda t: f(t) - m1), mean=mean, std=std, breaks=breaks)
 
 
 def jacobian(act: Activation | str, mu: float, nu: float, omega: float = 0.0, tau: float = 1.0) -> np.ndarray:
@@ -87,6 +90,12 @@ def self_normalizing_scaling(act: Activation | str, **params: Any) -> dict[str, 
     """λ and β making g(x) = λ f(x) + β map N(0, 1) to mean 0, variance 1, and the stability of (0, 1)."""
     act = get(act, **params) if isinstance(act, str) else act
     mu, var = moment_map(act, 0.0, 1.0)
+    # a spread below 1e-12 of the mean is the quadrature's rounding of the mean, not f's variance
+    if not (math.isfinite(mu) and sys.float_info.min <= var < math.inf and math.sqrt(var) > 1e-12 * abs(mu)):
+        raise Float64RangeError(
+            f"{act!r}: E[f(z)] = {mu:g} and Var f(z) = {var:g} for z ~ N(0, 1): no self-normalizing "
+            "scaling within float64's range and precision"
+        )
     lam = 1.0 / math.sqrt(var)
     beta = -lam * mu
     f = vectorised(act)
