@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import mpmath
+import numpy as np
 import pytest
 
+import actlab
 from actlab.analysis import Float64RangeError, MeanField, gains
 from actlab.cli import main
 
@@ -176,3 +178,13 @@ def test_gain_says_why_torch_differs(capsys: pytest.CaptureFixture[str]) -> None
     assert "self-normalization" in note and "'linear'" in note
     assert main(["gain", "relu"]) == 0  # the same value: nothing to explain
     assert len(capsys.readouterr().out.splitlines()) == 1
+
+
+@pytest.mark.parametrize("offset", ["1e308", "-1e308"])
+def test_hardsigmoid_with_its_knees_past_the_floats(offset: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # the knees -offset/slope and (1 - offset)/slope overflow: they are ±inf, not an OverflowError
+    assert main(["show", "hardsigmoid", "-p", f"offset={offset}"]) == 0
+    assert "kinks" not in capsys.readouterr().out
+    act = actlab.get("hardsigmoid", offset=float(offset))
+    expected = 1.0 if offset == "1e308" else 0.0
+    assert act(np.array([-1e308, 0.0, 1e308])).tolist() == [expected] * 3

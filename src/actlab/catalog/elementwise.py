@@ -547,6 +547,14 @@ _KNEES: dict[tuple[float, float], tuple[float, float]] = {}
 """Knees by (width, offset): a plain dict, as torch.compile traces through cache wrappers."""
 
 
+def _rounded(q: Fraction) -> float:
+    """The float nearest the exact rational q; ±inf beyond the largest float (an offset near 1e308)."""
+    try:
+        return float(q)
+    except OverflowError:
+        return math.inf if q > 0 else -math.inf
+
+
 def _knees(width: float, offset: float) -> tuple[float, float]:
     knees = _KNEES.get((width, offset))
     if knees is None:
@@ -554,7 +562,7 @@ def _knees(width: float, offset: float) -> tuple[float, float]:
             knees = -offset * width, (1.0 - offset) * width
         else:
             w, b = Fraction(width), Fraction(offset)
-            knees = float(-b * w), float((1 - b) * w)
+            knees = _rounded(-b * w), _rounded((1 - b) * w)
         _KNEES[(width, offset)] = knees
     return knees
 
@@ -567,7 +575,7 @@ def _hardsigmoid_derivative(x: Any, p: Params, xp: Any) -> Any:
 def _hardsigmoid_kinks(p: Params) -> tuple[Kink, ...]:
     rule = "0 at the knee, as PyTorch"
     lo, hi = _hardsigmoid_knees(p)
-    return (Kink(lo, 0.0, rule), Kink(hi, 0.0, rule))
+    return tuple(Kink(k, 0.0, rule) for k in (lo, hi) if math.isfinite(k))  # a knee past the floats is none
 
 
 def _hardswish_derivative(x: Any, p: Params, xp: Any) -> Any:
