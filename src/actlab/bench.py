@@ -1112,15 +1112,6 @@ def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
 # --- the command -----------------------------------------------------------------------------
 
 
-def _progress_bar(i: int, total: int, label: str) -> None:
-    width = 30
-    filled = int(width * i / max(total, 1))
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {i}/{total} {label}".ljust(72)[:100])
-    if i >= total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
-
-
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Add ``actlab bench`` to the subcommands ``sub`` of the actlab command line."""
     p = sub.add_parser(
@@ -1167,18 +1158,21 @@ def _command(args: argparse.Namespace) -> int:
     max_repeats = args.max_repeats
     if max_repeats is None and args.quick:
         max_repeats = max(QUICK["max_repeats"], repeats)
-    result = run(
-        names=args.names or None,
-        backends=backends,
-        dtype=args.dtype,
-        size=size,
-        threads=args.threads,
-        repeats=repeats,
-        progress=None if to_stdout else _progress_bar,
-        impls=QUICK["impls"] if own_only else "all",
-        passes=QUICK["passes"] if own_only else PASSES,
-        max_repeats=max_repeats,
-    )
+    from ._progress import bar, reporter
+
+    with bar(1, "bench") as b:  # its total is set by the first report
+        result = run(
+            names=args.names or None,
+            backends=backends,
+            dtype=args.dtype,
+            size=size,
+            threads=args.threads,
+            repeats=repeats,
+            progress=reporter(b, "bench "),
+            impls=QUICK["impls"] if own_only else "all",
+            passes=QUICK["passes"] if own_only else PASSES,
+            max_repeats=max_repeats,
+        )
     for note in result.get("notes", []):
         print(f"actlab: note: {note}", file=sys.stderr)
     if result["busy"]:
