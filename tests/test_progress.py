@@ -169,3 +169,67 @@ def test_compare_shows_the_runs_at_work_on_a_terminal(tmp_path: Path) -> None:
     assert terminal.startswith("training 2 runs (2 activations × 1 seed) on moons with 2 worker processes...")
     assert "training relu seed 0, tanh seed 0" in terminal and "/2 [" in terminal  # both workers' runs, then 1/2
     assert "\r" not in stdout and "2 runs trained" in stdout
+
+
+# --- the generic PyTorch path's first-call compile ------------------------------------------
+
+_COMPILES = """
+import json, logging, sys, torch
+import actlab.torch as at
+from torch._dynamo.utils import counters
+records = []
+handler = logging.Handler()
+handler.emit = lambda r: records.append((r.levelname, r.getMessage()))
+logging.getLogger("actlab.torch").addHandler(handler)
+logging.getLogger("actlab.torch").setLevel(logging.INFO)
+act = at.get("squareplus")
+steps = {}
+def graphs():
+    return sum(counters["stats"].values()) if "stats" in counters else 0
+def step(what, fn):
+    before, n = graphs(), len(records)
+    fn()
+    steps[what] = {"compiled": graphs() > before, "logged": records[n:]}
+x = torch.randn(256, 256, requires_grad=True)  # 65536 elements: the fused kernel
+step("warm_up", lambda: at.warm_up(act, (256, 256)))
+step("train", lambda: act(x).sum().backward())  # the same shape, a broadcast gradient: nothing to compile
+step("new shape", lambda: act(torch.randn(512, 256)))
+print(json.dumps(steps))
+"""
+
+
+def test_the_first_compile_is_said_once_and_warm_up_takes_it_out_of_training(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    done = subprocess.run(
+        [sys.executable, "-c", _COMPILES], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr
+    steps = json.loads(done.stdout)
+    # warm_up compiles, and logs it at INFO only (it was asked for)
+    assert steps["warm_up"]["compiled"]
+    assert {level for level, _ in steps["warm_up"]["logged"]} == {"INFO"}
+    # a training step at the warmed-up shape compiles nothing and says nothing
+    assert steps["train"] == {"compiled": False, "logged": []}
+    # the first unannounced compile of the process is a WARNING that names the way out
+    levels = [level for level, _ in steps["new shape"]["logged"]]
+    assert levels[0] == "WARNING" and levels.count("WARNING") == 1
+    warning = steps["new shape"]["logged"][0][1]
+    assert "squareplus forward, float32, shape (512, 256)" in warning
+    assert "actlab.torch.warm_up" in warning and "ACTLAB_TORCH_FUSE=0" in warning
+
+
+def test_fusion_off_from_the_environment_compiles_nothing(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    script = (
+        "import torch, actlab.torch as at\n"
+        "from actlab.torch import _ops\n"
+        "from torch._dynamo.utils import counters\n"
+        "at.get('squareplus')(torch.randn(256, 512))\n"
+        "print(_ops.FUSE_MIN_NUMEL, sum(counters['stats'].values()) if 'stats' in counters else 0)\n"
+    )
+    env = {**_env(), "ACTLAB_TORCH_FUSE": "0"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stderr == "" and done.stdout.split() == ["-1", "0"], done.stderr
+    env["ACTLAB_TORCH_FUSE"] = "no"
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "ACTLAB_TORCH_FUSE must be 0 (no fused kernels) or 1" in done.stderr

@@ -790,18 +790,21 @@ def run(
     gc_was_enabled = gc.isenabled()
     try:
         if "torch" in backends:  # compile every kernel first: no compiler work left running beside the timings
-            for name in names:
-                if progress is not None:
-                    progress(0, total, f"{name} compiling")
-                spec = registry.spec(name)
-                g0 = np.ones(spec.out_shape(x.shape, spec.defaults()), dtype=x.dtype)
-                for c in _torch_cases(name, x, g0):
-                    if c.pass_ in passes and (impls == "all" or c.impl == OWN_IMPL["torch"]):
-                        try:
-                            c.fn()
-                        except Exception:  # noted when the case is measured
-                            pass
-                del g0
+            from .torch._ops import compiling_expected
+
+            with compiling_expected():  # the bar says "compiling": no log line about it
+                for name in names:
+                    if progress is not None:
+                        progress(0, total, f"{name} compiling")
+                    spec = registry.spec(name)
+                    g0 = np.ones(spec.out_shape(x.shape, spec.defaults()), dtype=x.dtype)
+                    for c in _torch_cases(name, x, g0):
+                        if c.pass_ in passes and (impls == "all" or c.impl == OWN_IMPL["torch"]):
+                            try:
+                                c.fn()
+                            except Exception:  # noted when the case is measured
+                                pass
+                    del g0
         # the blocks of rounds: (name, case) entries, and the entries timed only as the reference
         blocks: list[tuple[list[tuple[str, Case]], list[Case]]] = []
         g_of: dict[tuple[int, ...], np.ndarray] = {}  # one output gradient per shape, shared
