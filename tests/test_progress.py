@@ -233,3 +233,39 @@ def test_fusion_off_from_the_environment_compiles_nothing(tmp_path: Path) -> Non
     env["ACTLAB_TORCH_FUSE"] = "no"
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "ACTLAB_TORCH_FUSE must be 0 (no fused kernels) or 1" in done.stderr
+
+
+# --- the console table of actlab bench ------------------------------------------------------
+
+
+def test_bench_table_has_a_legend_for_every_column(capsys: pytest.CaptureFixture[str]) -> None:
+    from actlab.cli import main
+
+    assert main(["bench", "relu", "gelu", "softplus", *SMALL]) == 0
+    out = capsys.readouterr().out
+    tables, legend = out.split("\ncolumns:\n")
+    explained = {line.split(": ", 1)[0].strip() for line in legend.splitlines()}
+    for line in tables.splitlines():
+        if line.startswith("activation"):
+            columns = [c for c in line.split("  ") if c.strip()][1:]
+            assert {c.strip() for c in columns} <= explained, (columns, explained)
+    assert {"actlab ms", "% copy bw", "/relu", "/textbook", "geomean"} <= explained
+
+
+def test_bench_bandwidth_share_is_never_rounded_to_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    from actlab.cli import main
+
+    assert main(["bench", "gelu", "relu", "--json", "-", *SMALL]) == 0
+    result = json.loads(capsys.readouterr().out)
+    text = bench.format_tables(result)
+    for row in result["rows"]:
+        if row["impl"] == "actlab":
+            assert f"  {bench.percent_of_bandwidth(row['fraction_of_bandwidth'])}  " in text
+    assert [bench.percent_of_bandwidth(f) for f in (1.7, 0.17, 0.0534, 0.0034, 0.000071, 0.0)] == [
+        "170",
+        "17",
+        "5.3",
+        "0.34",
+        "<0.01",
+        "<0.01",
+    ]
