@@ -38,6 +38,7 @@ def _env() -> dict[str, str]:
         (["--epochs", "0"], "--epochs must be a positive integer"),
         (["--activations", "rleu"], "unknown activation 'rleu' (did you mean 'relu'"),
         (["--activations", " , "], "--activations needs at least one name"),
+        (["--activations", "relu,ReLU", "--seeds", "0"], "--seeds must be a positive integer"),  # no note first
     ],
 )
 def test_bad_arguments_fail_at_once_in_one_line_and_create_nothing(

@@ -513,8 +513,8 @@ def _cmd_propagate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compare_names(text: str) -> list[str]:
-    """The canonical names of ``--activations``, each once; one line on stderr names the repeats dropped."""
+def _compare_names(text: str) -> tuple[list[str], list[str]]:
+    """The canonical names of ``--activations``, each once, and a note on each name given more than once."""
     given = [n.strip() for n in text.split(",") if n.strip()]
     if not given:
         raise UsageError("--activations needs at least one name (comma-separated, e.g. relu,gelu)")
@@ -528,22 +528,22 @@ def _compare_names(text: str) -> list[str]:
                 "(`actlab list --kind elementwise` shows those it can train)"
             )
         canonical.setdefault(spec.name, []).append(n)
-    for name, spellings in canonical.items():
-        if len(spellings) > 1:
-            print(
-                f"actlab: note: {name} is given {len(spellings)} times ({', '.join(spellings)}); training it once",
-                file=sys.stderr,
-            )
-    return list(canonical)
+    notes = [
+        f"actlab: note: {name} is given {len(spellings)} times ({', '.join(spellings)}); training it once"
+        for name, spellings in canonical.items()
+        if len(spellings) > 1
+    ]
+    return list(canonical), notes
 
 
 def _check_compare(args: argparse.Namespace) -> list[str]:
-    """Every check of ``actlab compare``'s arguments, before PyTorch is imported or a file is written."""
+    """Every check of ``actlab compare``'s arguments, before PyTorch is imported or a file is written;
+    returns the activations' canonical names (each once: a repeat is trained once, and said so)."""
     import importlib.util
 
     from .experiments.datasets import DATASETS, NEEDS
 
-    names = _compare_names(args.activations)
+    names, notes = _compare_names(args.activations)
     if args.dataset not in DATASETS:
         hint = suggest(args.dataset, DATASETS)
         raise UsageError(f"unknown dataset {args.dataset!r}{hint}; choose from {', '.join(DATASETS)}")
@@ -565,6 +565,8 @@ def _check_compare(args: argparse.Namespace) -> list[str]:
         raise UsageError(f"the {args.dataset} dataset needs {package}: pip install 'actlab[experiments]'")
     if args.figures and importlib.util.find_spec("matplotlib") is None:
         raise UsageError("--figures needs matplotlib: pip install 'actlab[experiments]'")
+    for note in notes:  # after every check: a command that fails prints its one line only
+        print(note, file=sys.stderr)
     return names
 
 
