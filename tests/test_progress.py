@@ -92,6 +92,14 @@ def test_table_measuring_speed_first_is_quiet_when_redirected(tmp_path: Path) ->
     assert (tmp_path / "actlab-bench.json").exists()  # it did measure
     assert "\r" not in done.stderr + done.stdout and _messages_only(done.stderr)
     assert done.stdout.splitlines()[0].startswith("name,")
+    # on a terminal, the same first use shows what it is doing; with the file now there, nothing is drawn
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    status, terminal, stdout = _on_terminal([sys.executable, "-c", script], fresh)
+    assert status == 0 and "measuring speed (no actlab-bench.json yet)" in terminal and "%|" in terminal
+    assert stdout.splitlines()[0].startswith("name,") and "\r" not in stdout
+    status, terminal, _ = _on_terminal([sys.executable, "-c", script], fresh)
+    assert status == 0 and "%|" not in terminal
 
 
 def test_accuracy_bar_on_a_terminal_and_none_redirected(tmp_path: Path) -> None:
