@@ -58,10 +58,13 @@ def run(config: RunConfig) -> dict[str, Any]:
     """Train one model and return its per-epoch history (deterministic for a configuration)."""
     import torch
 
+    from ..torch._ops import compiling_expected
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread per run: runs are reproducible and workers do not compete
     try:
-        return _train(config)
+        with compiling_expected():  # a fused kernel compiling is part of a run's time, shown by the sweep's bar
+            return _train(config)
     finally:
         torch.set_num_threads(threads)
 
