@@ -269,6 +269,13 @@ def test_bench_bandwidth_share_is_never_rounded_to_zero(capsys: pytest.CaptureFi
     for row in result["rows"]:
         if row["impl"] == "actlab":
             assert f"  {bench.percent_of_bandwidth(row['fraction_of_bandwidth'])}  " in text
+    # the report's speed table (the share of NumPy's forward pass) prints it the same way
+    from actlab.report import pages
+
+    html = str(pages.speed_section(result, linked=set()))
+    for row in result["rows"]:
+        if (row["impl"], row["pass"]) == ("actlab", "forward"):
+            assert f">{bench.percent_of_bandwidth(row['fraction_of_bandwidth'])}%<" in html
     assert [bench.percent_of_bandwidth(f) for f in (1.7, 0.17, 0.0534, 0.0034, 0.000071, 0.0)] == [
         "170",
         "17",
