@@ -199,8 +199,8 @@ def _announce(label: str) -> None:
     if first:
         log.warning(
             "actlab.torch: compiling a fused kernel (%s); the first call at each new shape takes seconds "
-            "(10-40 s on a CPU). Pre-compile with actlab.torch.warm_up(activation, shape), or run op by op "
-            "with %s=0. Said once; each compile is logged at INFO on the 'actlab.torch' logger.",
+            "(up to tens of seconds on a CPU). Pre-compile with actlab.torch.warm_up(activation, shape), "
+            "or run op by op with %s=0. Said once; each compile is logged at INFO on the 'actlab.torch' logger.",
             label,
             FUSE_ENV,
         )
