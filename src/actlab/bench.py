@@ -790,18 +790,21 @@ def run(
     gc_was_enabled = gc.isenabled()
     try:
         if "torch" in backends:  # compile every kernel first: no compiler work left running beside the timings
-            for name in names:
-                if progress is not None:
-                    progress(0, total, f"{name} compiling")
-                spec = registry.spec(name)
-                g0 = np.ones(spec.out_shape(x.shape, spec.defaults()), dtype=x.dtype)
-                for c in _torch_cases(name, x, g0):
-                    if c.pass_ in passes and (impls == "all" or c.impl == OWN_IMPL["torch"]):
-                        try:
-                            c.fn()
-                        except Exception:  # noted when the case is measured
-                            pass
-                del g0
+            from .torch._ops import compiling_expected
+
+            with compiling_expected():  # the bar says "compiling": no log line about it
+                for name in names:
+                    if progress is not None:
+                        progress(0, total, f"{name} compiling")
+                    spec = registry.spec(name)
+                    g0 = np.ones(spec.out_shape(x.shape, spec.defaults()), dtype=x.dtype)
+                    for c in _torch_cases(name, x, g0):
+                        if c.pass_ in passes and (impls == "all" or c.impl == OWN_IMPL["torch"]):
+                            try:
+                                c.fn()
+                            except Exception:  # noted when the case is measured
+                                pass
+                    del g0
         # the blocks of rounds: (name, case) entries, and the entries timed only as the reference
         blocks: list[tuple[list[tuple[str, Case]], list[Case]]] = []
         g_of: dict[tuple[int, ...], np.ndarray] = {}  # one output gradient per shape, shared
@@ -1040,6 +1043,7 @@ def format_tables(result: dict[str, Any]) -> str:
     if result.get("busy"):
         lines.append("warning: the machine was busy, timings are noisy:")
         lines += [f"  {reason}" for reason in str(result["busy_reason"]).split("; ")]
+    shown: set[str] = set()
     for backend in cfg["backends"]:
         own = OWN_IMPL[backend]
         present = {r["impl"] for r in result["rows"] if r["backend"] == backend}
@@ -1063,11 +1067,11 @@ def format_tables(result: dict[str, Any]) -> str:
                         ratio_cols.append((f"{short}/{other}", num, den))
             ratio_cols = [c for c in ratio_cols if c[2]]
             cols = (["/relu"] if vs_relu else []) + [c[0] for c in ratio_cols]
-            header = ["activation", f"{own} ms", "% bw", *cols]
+            header = ["activation", f"{own} ms", "% copy bw", *cols]
             body = []
             ratios: dict[str, list[float]] = {c: [] for c in cols}
             for name, r in mine.items():
-                cells = [name, f"{r['median_s'] * 1e3:.2f}", f"{100 * r['fraction_of_bandwidth']:.0f}"]
+                cells = [name, f"{r['median_s'] * 1e3:.2f}", percent_of_bandwidth(r["fraction_of_bandwidth"])]
                 if vs_relu and name in vs_relu:
                     ratios["/relu"].append(vs_relu[name])
                     cells.append(vs_relu[name].text(spread="percent", unit=""))
@@ -1087,7 +1091,57 @@ def format_tables(result: dict[str, Any]) -> str:
                 f"{_geomean(ratios[p]):.2f} ({len(ratios[p])})" if ratios[p] else "-" for p in cols
             ]
             lines += ["", f"{backend} — {pass_.replace('_', ' ')}", _table(body + [geo], header)]
-    return "\n".join(lines)
+            shown.update(header[1:])
+    return "\n".join([*lines, "", *legend(shown)])
+
+
+IMPL_TEXT = {
+    "actlab": "actlab's NumPy backend, act(x)",
+    "actlab_out": "act(x, out=buf)",
+    "actlab_fast": "act(x, out=buf, fast=True)",
+    "actlab_torch": "actlab.torch's module",
+    "textbook": "the textbook formula typed in NumPy",
+    "scipy": "scipy.special",
+    "numexpr": "numexpr",
+    "jax": "jax.jit",
+    "torch_eager": "PyTorch's own function",
+    "torch_out": "PyTorch's ATen kernel into a given output",
+    "torch": "PyTorch's kernel",
+}
+"""A few words on each implementation, for the legend of the console tables."""
+
+
+def percent_of_bandwidth(fraction: float) -> str:
+    """The share of the copy bandwidth, in percent, to two significant digits: ``"17"``, ``"1.3"``, ``"0.34"``
+    (an exact activation that is compute-bound streams well under 1 %; rounded to an integer it read 0);
+    ``"<0.01"`` below that."""
+    pct = 100 * fraction
+    if pct < 0.01:
+        return "<0.01"
+    return f"{pct:.0f}" if pct >= 10 else f"{pct:.2g}"
+
+
+def legend(columns: set[str] | Sequence[str]) -> list[str]:
+    """One line per column of the console tables that is shown: what it holds."""
+    out = ["columns:"]
+    for col in sorted(columns, key=lambda c: (not c.endswith(" ms"), c != "% copy bw", c != "/relu", c)):
+        if col.endswith(" ms"):
+            impl = col.removesuffix(" ms")
+            text = f"median time of one call on the whole array ({IMPL_TEXT.get(impl, impl)}), in milliseconds"
+        elif col == "% copy bw":
+            text = "the bytes the pass must move, per second, as a percentage of the streaming copy's (100: copy speed)"
+        elif col == "/relu":
+            text = "the activation's time over ReLU's, timed in the same rounds (2.00: twice ReLU's time)"
+        elif col.startswith("/"):
+            peer = col[1:]
+            text = f"actlab's time over {peer}'s ({IMPL_TEXT.get(peer, peer)}); below 1: actlab is faster"
+        else:
+            mine, _, other = col.partition("/")
+            mine_text = IMPL_TEXT.get(f"actlab_{mine}" if mine else "actlab", mine)
+            text = f"the time of {mine_text} over that of {IMPL_TEXT.get(other, other)}; below 1: actlab is faster"
+        out.append(f"  {col}: {text}")
+    out.append("  geomean: the geometric mean of the column (over how many rows); ≈ 1: the interval holds 1")
+    return out
 
 
 def _rounds_text(cfg: dict[str, Any]) -> str:
@@ -1103,15 +1157,6 @@ def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
 
 
 # --- the command -----------------------------------------------------------------------------
-
-
-def _progress_bar(i: int, total: int, label: str) -> None:
-    width = 30
-    filled = int(width * i / max(total, 1))
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {i}/{total} {label}".ljust(72)[:100])
-    if i >= total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -1162,18 +1207,21 @@ def _command(args: argparse.Namespace) -> int:
     max_repeats = args.max_repeats
     if max_repeats is None and args.quick:
         max_repeats = max(QUICK["max_repeats"], repeats)
-    result = run(
-        names=args.names or None,
-        backends=backends,
-        dtype=args.dtype,
-        size=size,
-        threads=args.threads,
-        repeats=repeats,
-        progress=None if to_stdout else _progress_bar,
-        impls=QUICK["impls"] if own_only else "all",
-        passes=QUICK["passes"] if own_only else PASSES,
-        max_repeats=max_repeats,
-    )
+    from ._progress import bar, reporter
+
+    with bar(1, "bench") as b:  # its total is set by the first report
+        result = run(
+            names=args.names or None,
+            backends=backends,
+            dtype=args.dtype,
+            size=size,
+            threads=args.threads,
+            repeats=repeats,
+            progress=reporter(b, "bench "),
+            impls=QUICK["impls"] if own_only else "all",
+            passes=QUICK["passes"] if own_only else PASSES,
+            max_repeats=max_repeats,
+        )
     for note in result.get("notes", []):
         print(f"actlab: note: {note}", file=sys.stderr)
     if result["busy"]:

@@ -14,7 +14,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ import numpy as np
 from . import __version__
 from .catalog import registry
 from .catalog.spec import DISCONTINUOUS, SMOOTH, Elementwise, Spec, resolve
-from .errors import ActlabError
+from .errors import ActlabError, suggest
 from .numpy import Activation, get
 
 SAMPLE_POINTS = (-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0)
@@ -551,6 +551,24 @@ def _nonfinite_line(w: Any) -> str:
     )
 
 
+def _with_progress(names: list[str] | None, dtypes: Sequence[str], measure: Any) -> Iterator[Any]:
+    """What ``measure(name)`` yields for each activation in turn, under a progress bar of one step per
+    activation and dtype (on a terminal only), whose description is the activation being measured."""
+    from ._progress import bar
+
+    names = names or list(registry.names())
+    with bar(len(names) * len(dtypes), unit="measurement") as b:
+        for name in names:
+            b.set_description_str(f"accuracy of {name}")
+            seen: set[str] = set()
+            for item in measure(name):
+                yield item
+                if item.dtype not in seen:  # one step per dtype, however many measurements it takes
+                    seen.add(item.dtype)
+                    b.update(1)
+            b.update(len(dtypes) - len(seen))  # dtypes an entry has none of (a vector kind in --fast)
+
+
 def _cmd_accuracy(args: argparse.Namespace) -> int:
     from . import accuracy
 
@@ -570,7 +588,11 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     if "bfloat16" in args.dtype:
         raise UsageError("NumPy has no bfloat16; measure it with --backend torch")
     rows, records, failed, notes, defaults = [], [], 0, [], False
-    for w in accuracy.report(names, args.dtype, dense=args.dense, fast=args.fast, quick=args.quick):
+    for w in _with_progress(
+        names,
+        args.dtype,
+        lambda n: accuracy.report([n], args.dtype, dense=args.dense, fast=args.fast, quick=args.quick),
+    ):
         records.append(_worst_record(w))
         failed += not w.passed and not args.fast
         defaults = defaults or w.default_bound
@@ -589,9 +611,6 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
                     "-" if args.fast else "ok" if w.passed else "FAIL",
                 )
             )
-            print(f"\r{w.name} {w.dtype} {w.what}".ljust(40), end="", file=sys.stderr, flush=True)
-    if not args.json:
-        print("\r".ljust(41) + "\r", end="", file=sys.stderr)
     if args.json:
         _emit_json(records)
     else:
@@ -633,7 +652,13 @@ def _accuracy_torch(args: argparse.Namespace, names: list[str] | None) -> int:
         return "-" if ws is None or i >= len(ws) else f"{error(ws[i]):.3g}"
 
     rows, records, failed = [], [], 0
-    for r in accuracy.torch_report(names, args.dtype, exact=args.exact, dense=args.dense):
+    from .torch._ops import compiling_expected
+
+    def measured(name: str) -> Iterator[accuracy.TorchRow]:
+        with compiling_expected():  # the fused kernels measured compile; the bar names the activation at work
+            yield from accuracy.torch_report([name], args.dtype, exact=args.exact, dense=args.dense)
+
+    for r in _with_progress(names, args.dtype, measured):
         worst = max(r.measurements, key=error)
         enforced = args.exact or r.kernel == "float64"  # the default float32 kernels are measured only
         failed += enforced and not r.passed
@@ -656,9 +681,6 @@ def _accuracy_torch(args: argparse.Namespace, names: list[str] | None) -> int:
                     status + ("" if r.copies_agree else " (copies differ)"),
                 )
             )
-            print(f"\r{r.name} {r.dtype}".ljust(40), end="", file=sys.stderr, flush=True)
-    if not args.json:
-        print("\r".ljust(41) + "\r", end="", file=sys.stderr)
     if args.json:
         _emit_json(records)
         return 1 if failed else 0
@@ -814,16 +836,40 @@ def _check_outputs(db: str, figures: str | None) -> None:
         check_folder(figures, "--figures")
 
 
-def _cmd_compare(args: argparse.Namespace) -> int:
-    from .experiments import ResultsStore, configs, summarise, sweep
-    from .experiments.datasets import DATASETS
-    from .experiments.runner import progress_bar
+def _compare_names(text: str) -> tuple[list[str], list[str]]:
+    """The canonical names of ``--activations``, each once, and a note on each name given more than once."""
+    given = [n.strip() for n in text.split(",") if n.strip()]
+    if not given:
+        raise UsageError("--activations needs at least one name (comma-separated, e.g. relu,gelu)")
+    canonical: dict[str, list[str]] = {}
+    for n in given:
+        spec = registry.spec(n)
+        if spec.kind != "elementwise":
+            raise UsageError(
+                f"compare trains elementwise activations; {spec.name} is {'an' if spec.kind[0] in 'aeiou' else 'a'} "
+                f"{spec.kind} activation "
+                "(`actlab list --kind elementwise` shows those it can train)"
+            )
+        canonical.setdefault(spec.name, []).append(n)
+    notes = [
+        f"actlab: note: {name} is given {len(spellings)} times ({', '.join(spellings)}); training it once"
+        for name, spellings in canonical.items()
+        if len(spellings) > 1
+    ]
+    return list(canonical), notes
 
-    names = [registry.spec(n.strip()).name for n in args.activations.split(",") if n.strip()]
-    if not names:
-        raise UsageError("--activations needs at least one name")
+
+def _check_compare(args: argparse.Namespace) -> list[str]:
+    """Every check of ``actlab compare``'s arguments, before PyTorch is imported or a file is written;
+    returns the activations' canonical names (each once: a repeat is trained once, and said so)."""
+    import importlib.util
+
+    from .experiments.datasets import DATASETS, NEEDS
+
+    names, notes = _compare_names(args.activations)
     if args.dataset not in DATASETS:
-        raise UsageError(f"unknown dataset {args.dataset!r}; choose from {', '.join(DATASETS)}")
+        hint = suggest(args.dataset, DATASETS)
+        raise UsageError(f"unknown dataset {args.dataset!r}{hint}; choose from {', '.join(DATASETS)}")
     for value, what in (
         (args.seeds, "--seeds"),
         (args.epochs, "--epochs"),
@@ -833,12 +879,43 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     ):
         if value < 1:
             raise UsageError(f"{what} must be a positive integer; got {value}")
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise UsageError(f"--lr must be a positive learning rate (e.g. 1e-3); got {args.lr:g}")
+    if importlib.util.find_spec("torch") is None:
+        raise UsageError("compare trains with PyTorch: pip install 'actlab[torch,experiments]'")
+    module, package = NEEDS.get(args.dataset, (None, None))
+    if module is not None and importlib.util.find_spec(module) is None:
+        raise UsageError(f"the {args.dataset} dataset needs {package}: pip install 'actlab[experiments]'")
+    if args.figures and importlib.util.find_spec("matplotlib") is None:
+        raise UsageError("--figures needs matplotlib: pip install 'actlab[experiments]'")
     _check_outputs(db=args.db, figures=args.figures)
+    for note in notes:  # after every check: a command that fails prints its one line only
+        print(note, file=sys.stderr)
+    return names
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    names = _check_compare(args)  # all of it before PyTorch is imported or --db is created
+
+    from ._progress import bar
+    from .experiments import ResultsStore, configs, summarise, sweep
+
     todo = configs(
         args.dataset, args.model, names, args.seeds, epochs=args.epochs, depth=args.depth, width=args.width, lr=args.lr
     )
     with ResultsStore(args.db) as store:
-        ran = sweep(todo, store, workers=args.workers, progress=None if args.json else progress_bar)
+        done = store.finished()
+        pending = sum(c.key() not in done for c in todo)
+        if not args.json:
+            print(_compare_plan(args, names, len(todo), pending), file=sys.stderr, flush=True)
+
+        with bar(pending, "starting", unit="run", tick=1.0) as b:
+
+            def running(configs: list[Any]) -> None:
+                at_work = ", ".join(f"{c.activation} seed {c.seed}" for c in configs)
+                b.set_description_str(f"training {at_work}")
+
+            ran = sweep(todo, store, workers=args.workers, progress=lambda i, total, c: b.update(), running=running)
         rows = summarise(store, todo)
         keys = {c.key() for c in todo}
         results = [r for r in store.runs() if r["key"] in keys]
@@ -849,10 +926,39 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json({"ran": ran, "skipped": len(todo) - ran, "table": rows})
         return 0
-    print(f"{args.dataset}, {args.model}: {ran} runs trained, {len(todo) - ran} already in {args.db}")
-    table = [(r["rank"], r["activation"], r["runs"], f"{r['test_acc']:.4f} ± {r['ci95']:.4f}") for r in rows]
+    print(f"{args.dataset}, {args.model}: {_runs(ran)} trained, {len(todo) - ran} already in {args.db}")
+    table = [(r["rank"], r["activation"], r["runs"], _accuracy_text(r)) for r in rows]
     print(_table(table, ("rank", "activation", "runs", "test accuracy (mean ± 95% CI)")))
     return 0
+
+
+def _compare_plan(args: argparse.Namespace, names: list[str], total: int, pending: int) -> str:
+    """What compare is about to do, in one line: how many runs, of what, where, and what is already done."""
+    acts = f"{len(names)} activation{'s' if len(names) > 1 else ''}"
+    seeds = f"{args.seeds} seed{'s' if args.seeds > 1 else ''}"
+    runs = _runs(total)
+    workers = min(args.workers, pending)
+    where = "in this process" if workers <= 1 else f"with {workers} worker processes"
+    if pending == 0:
+        every = "the one run" if total == 1 else f"all {runs}"
+        return f"{every} ({acts} × {seeds}) already in {args.db}; nothing to train"
+    if pending < total:
+        return (
+            f"{total - pending} of {total} runs already in {args.db}; "
+            f"training the other {pending} on {args.dataset} {where}..."
+        )
+    return f"training {runs} ({acts} × {seeds}) on {args.dataset} {where}..."
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
+def _accuracy_text(row: dict[str, Any]) -> str:
+    """Mean ± half the 95% interval; a single run has no interval, and says so rather than print ± nan."""
+    if row["runs"] < 2 or not math.isfinite(row["ci95"]):
+        return f"{row['test_acc']:.4f} (one seed: no interval)"
+    return f"{row['test_acc']:.4f} ± {row['ci95']:.4f}"
 
 
 def _cmd_results(args: argparse.Namespace) -> int:

@@ -299,12 +299,12 @@ def render(table: list[dict[str, Any]], fmt: str) -> str:
 def _run(args: argparse.Namespace) -> int:
     import sys
 
-    def progress(i: int, total: int, label: str) -> None:
-        sys.stderr.write(f"\rmeasuring speed (no actlab-bench.json yet): {i}/{total} {label}"[:99].ljust(99))
-        sys.stderr.flush()
+    from ._progress import bar, reporter
 
-    result = load_or_run_bench(args.bench, progress=progress, announce=True)
-    sys.stderr.write("\r" + " " * 99 + "\r")
+    with bar(1, "measuring speed", delay=0.5) as b:  # drawn only when a benchmark runs (no actlab-bench.json yet)
+        result = load_or_run_bench(
+            args.bench, progress=reporter(b, "measuring speed (no actlab-bench.json yet): "), announce=True
+        )
     text = render(rows(result), "json" if args.json else args.format)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0

@@ -1,21 +1,27 @@
 """Datasets that never come from the network: generated (moons, spirals, MNIST-1D) or bundled
 with a package (scikit-learn's digits).  Each returns float32 inputs and int64 labels, split
-into train and test sets deterministically."""
+into train and test sets deterministically.  PyTorch is imported only when a dataset is made, so
+that a command can check a dataset's name (``DATASETS``, ``NEEDS``) in an instant."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ..errors import ActlabError, suggest
 
-Split = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+if TYPE_CHECKING:
+    import torch
+
+Split = tuple["torch.Tensor", "torch.Tensor", "torch.Tensor", "torch.Tensor"]
 
 
 def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> Split:
+    import torch
+
     order = np.random.default_rng(seed).permutation(len(x))
     n_test = round(len(x) * test_fraction)
     test, train = order[:n_test], order[n_test:]
@@ -59,12 +65,17 @@ def mnist1d(seed: int = 0) -> Split:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError:
         raise ActlabError("the mnist1d dataset needs the mnist1d package: pip install 'actlab[experiments]'") from None
+    import torch
+
     data = make_dataset(get_dataset_args())  # deterministic; its own seed, never downloaded
     t = lambda a, dt: torch.from_numpy(np.ascontiguousarray(a).astype(dt))  # noqa: E731
     return t(data["x"], np.float32), t(data["y"], np.int64), t(data["x_test"], np.float32), t(data["y_test"], np.int64)
 
 
 DATASETS: dict[str, Callable[..., Split]] = {"moons": moons, "spirals": spirals, "digits": digits, "mnist1d": mnist1d}
+
+NEEDS: dict[str, tuple[str, str]] = {"digits": ("sklearn", "scikit-learn"), "mnist1d": ("mnist1d", "mnist1d")}
+"""The module each dataset imports beyond NumPy and PyTorch, and the package that provides it."""
 
 
 def load(name: str, seed: int = 0) -> Split:

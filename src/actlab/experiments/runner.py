@@ -11,21 +11,20 @@ same sweep on a cluster without changing the runner.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from ..catalog import registry
 from ..errors import PluginError
@@ -65,10 +64,14 @@ def run(config: RunConfig) -> dict[str, Any]:
     import torch
 
     _leave_interrupts_to_the_driver()
+
+    from ..torch._ops import compiling_expected
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread per run: runs are reproducible and workers do not compete
     try:
-        return _train(config)
+        with compiling_expected():  # a fused kernel compiling is part of a run's time, shown by the sweep's bar
+            return _train(config)
     finally:
         torch.set_num_threads(threads)
 
@@ -136,8 +139,13 @@ def sweep(
     *,
     workers: int = 2,
     progress: Callable[[int, int, RunConfig], None] | None = None,
+    running: Callable[[list[RunConfig]], None] | None = None,
 ) -> int:
-    """Run the configurations the store does not hold; commit each as it finishes. Returns how many ran."""
+    """Run the configurations the store does not hold; commit each as it finishes. Returns how many ran.
+
+    ``progress(i, total, config)`` is called as each run finishes (the ``i``-th of ``total``);
+    ``running(configs)`` whenever the set of runs at work changes (runs are handed to the workers
+    one at a time, as each finishes, so that this set is what is training)."""
     done = store.finished()
     pending = [c for c in todo if c.key() not in done]
     total = len(pending)
@@ -145,6 +153,8 @@ def sweep(
         return 0
     if workers <= 1:
         for i, c in enumerate(pending, 1):
+            if running:
+                running([c])
             store.add(c.key(), asdict(c), run(c))
             if progress:
                 progress(i, total, c)
@@ -153,16 +163,31 @@ def sweep(
     # never from this process, whose torch may have started threads
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["torch", "actlab.experiments.runner"])
+    queue = iter(pending)
     start: dict[str, Any] = {"initializer": _start_worker, "initargs": (_worker_sources(pending),)}
     _start_forkserver_deaf_to_interrupts()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, **start) as pool:
+        futures: dict[Future[dict[str, Any]], RunConfig] = {}
+
+        def hand_out() -> None:
+            for c in itertools.islice(queue, workers - len(futures)):
+                futures[pool.submit(_run_in_worker, c)] = c
+            if running and futures:
+                running(list(futures.values()))
+
         try:
-            futures = {pool.submit(_run_in_worker, c): c for c in pending}
-            for i, fut in enumerate(as_completed(futures), 1):
-                c = futures[fut]
-                store.add(c.key(), asdict(c), fut.result())
-                if progress:
-                    progress(i, total, c)
+            hand_out()
+            i = 0
+            while futures:
+                finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    c = futures.pop(fut)
+                    result = fut.result()  # a run that raised ends the sweep; the runs finished so far are kept
+                    store.add(c.key(), asdict(c), result)
+                    i += 1
+                    if progress:
+                        progress(i, total, c)
+                hand_out()
         except KeyboardInterrupt:
             _stop_workers(pool)
             raise
@@ -258,19 +283,10 @@ def _run_in_worker(config: RunConfig) -> dict[str, Any]:
     return run(config)
 
 
-def progress_bar(i: int, total: int, config: RunConfig) -> None:
-    width = 30
-    filled = int(width * i / total)
-    sys.stderr.write(
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {i}/{total} {config.activation} seed {config.seed}   "
-    )
-    if i == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
-
-
 def summarise(store: ResultsStore, todo: list[RunConfig]) -> list[dict[str, Any]]:
     """Mean ± 95% confidence interval of the final test accuracy per activation, ranked."""
+    from scipy import stats  # here, not at the top: a command checks its arguments without it (a second)
+
     wanted = {c.key(): c for c in todo}
     by_activation: dict[str, list[float]] = {}
     for r in store.runs():

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -81,26 +80,28 @@ class Settings:
 
 
 class Progress:
-    """A one-line progress bar on stderr: ``[#####.....] 12/48 pages: gelu``."""
+    """The report's progress bar (``actlab._progress``: on stderr, on a terminal only), one step per part
+    of the build, described by the part at work; and the seconds each part took (:meth:`lap`)."""
 
     def __init__(self, total: int, enabled: bool = True) -> None:
-        self.total, self.done, self.enabled, self.shown = total, 0, enabled, False
+        from .._progress import bar
+
+        self.total, self.done, self.enabled = total, 0, enabled
         self.laps: dict[str, float] = {}
         self._last = time.perf_counter()
+        self._bar = bar(total, "report") if enabled else None
 
     def show(self, label: str) -> None:
-        if not self.enabled:
-            return
-        width = 30
-        filled = int(width * min(self.done, self.total) / max(self.total, 1))
-        line = f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {label}"
-        sys.stderr.write("\r" + line[:99].ljust(99))
-        sys.stderr.flush()
-        self.shown = True
+        """Describe the part at work (the bar does not move)."""
+        if self._bar is not None:
+            self._bar.set_description_str(label)
 
     def step(self, label: str) -> None:
+        """One part done; ``label`` is the next."""
         self.done += 1
-        self.show(label)
+        if self._bar is not None:
+            self._bar.set_description_str(label, refresh=False)
+            self._bar.update(1)
 
     def lap(self, what: str) -> None:
         """Record the seconds since the last lap under ``what`` (the summary's ``seconds_per_step``)."""
@@ -109,10 +110,9 @@ class Progress:
         self._last = now
 
     def close(self, finished: bool = True) -> None:
-        """End the bar's line; after a failure, erase it so that the error stands alone."""
-        if self.enabled and self.shown:
-            sys.stderr.write("\n" if finished else "\r" + " " * 99 + "\r")
-            sys.stderr.flush()
+        """Erase the bar, so that what follows — the summary, or an error — stands alone."""
+        if self._bar is not None:
+            self._bar.close()
 
 
 # --- atomic replacement ---------------------------------------------------------------------

@@ -130,6 +130,8 @@ def _commas(parts: list[Markup]) -> list[object]:
 
 
 def speed_section(bench: dict[str, Any] | None, linked: Collection[str], root: str = "") -> Markup:
+    from ..bench import percent_of_bandwidth
+
     if not bench:
         return tag("p", "No benchmark results.", class_="warning")
     measured = bench.get("config", {}).get("passes", ["forward", "forward_backward"])
@@ -149,7 +151,7 @@ def speed_section(bench: dict[str, Any] | None, linked: Collection[str], root: s
             for p in passes:
                 row.append(comparison.speed_text(ratios[(b, p)].get(n), spread="interval"))
         f = fraction.get(n)
-        row.append("-" if f is None else f"{100 * f:.0f}%")
+        row.append("-" if f is None else f"{percent_of_bandwidth(f)}%")  # to two digits: not 0% below 0.5%
         rows.append(row)
     label = {"forward": "forward", "forward_backward": "forward + backward"}
     cfg = bench.get("config", {})

@@ -13,6 +13,11 @@ Activation(name='swish_beta', beta=1.5)
 >>> at.apply(torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64), "gelu")
 tensor([-0.1587,  0.0000,  0.8413], dtype=torch.float64)
 
+The generic path compiles a fused kernel (``torch.compile``) on its first call at each new shape of
+65536 or more float32/float16/bfloat16 elements: that call takes seconds, and the first in a process
+logs a WARNING on the ``actlab.torch`` logger.  :func:`warm_up` compiles them beforehand;
+``ACTLAB_TORCH_FUSE=0`` in the environment, or :func:`set_fusion` ``(None)``, runs op by op instead.
+
 Requires the ``torch`` extra (``pip install 'actlab[torch]'``).
 """
 
@@ -22,8 +27,22 @@ import importlib
 from typing import Any
 
 from . import functional
+from ._ops import set_fusion
 from .functional import apply
-from .modules import GLU, Activation, Bilinear, GatedFFN, GeGLU, LogSoftmax, Maxout, ReGLU, Softmax, SwiGLU, get
+from .modules import (
+    GLU,
+    Activation,
+    Bilinear,
+    GatedFFN,
+    GeGLU,
+    LogSoftmax,
+    Maxout,
+    ReGLU,
+    Softmax,
+    SwiGLU,
+    get,
+    warm_up,
+)
 from .monitor import ActivationMonitor
 from .surgery import catalog_entry, find_activations, replace_activations
 
@@ -48,6 +67,8 @@ __all__ = [
     "init",
     "recipes",
     "replace_activations",
+    "set_fusion",
+    "warm_up",
 ]
 
 # Submodules with heavier imports (deepnet and recipes train networks) load on first use, so

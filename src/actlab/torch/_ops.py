@@ -22,16 +22,22 @@ torch`` measures both; the README gives the figures).  float64 inputs always run
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import logging
+import os
+import threading
+import time
 import types
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 
 from ..catalog import registry
 from ..catalog.spec import Elementwise, Gated, Params, Spec
+from ..errors import ActlabError
 from ..namespaces import torch_ns
 
 _SQRT1_2 = 0.7071067811865476
@@ -138,16 +144,88 @@ def _vjp_kernel(spec: Spec, p: Any, x: torch.Tensor, g: torch.Tensor, dtype: tor
     return v.to(x.dtype)
 
 
-FUSE_MIN_NUMEL = 1 << 16
-"""float32/float16/bfloat16 inputs with at least this many elements run a ``torch.compile``d
+FUSE_ENV = "ACTLAB_TORCH_FUSE"
+"""The environment variable that turns the fused kernels off (``0``: every input runs op by op,
+nothing is compiled) or on (``1``, the default); read when ``actlab.torch`` is imported."""
+
+
+def _fuse_min_numel_from_env() -> int:
+    value = os.environ.get(FUSE_ENV, "1").strip()
+    if value not in ("0", "1"):
+        raise ActlabError(f"{FUSE_ENV} must be 0 (no fused kernels) or 1 (the default); got {value!r}")
+    return 1 << 16 if value == "1" else -1
+
+
+FUSE_MIN_NUMEL = _fuse_min_numel_from_env()
+"""float32/float16/bfloat16 inputs with at least this many elements (65536) run a ``torch.compile``d
 (fused) kernel of the formula, compiled once per activation, parameters and dtype (and once
-more, shape-generic, when the shape changes); smaller ones run it op by op."""
+more, shape-generic, when the shape changes); smaller ones run it op by op.  -1: never
+(``ACTLAB_TORCH_FUSE=0`` or ``set_fusion(None)``)."""
 
 
 def set_fusion(min_numel: int | None) -> None:
-    """Fuse the generic path's formulas for inputs of at least ``min_numel`` elements (None: never)."""
+    """Fuse the generic path's formulas for inputs of at least ``min_numel`` elements (None: never,
+    so that nothing is compiled: no first-call stall, about half the speed on large float32 inputs)."""
     global FUSE_MIN_NUMEL
     FUSE_MIN_NUMEL = min_numel if min_numel is not None else -1
+
+
+log = logging.getLogger("actlab.torch")
+_announced = False
+_expected = 0  # > 0 while a caller that shows its own "compiling" runs (bench, warm_up)
+_announce_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def compiling_expected() -> Iterator[None]:
+    """Within this block, a kernel compiling is logged at INFO only: the caller says so itself."""
+    global _expected
+    with _announce_lock:
+        _expected += 1
+    try:
+        yield
+    finally:
+        with _announce_lock:
+            _expected -= 1
+
+
+def _announce(label: str) -> None:
+    """The first compile of the process is a WARNING (a call that stalls for seconds, silently, looks
+    hung); every later one is logged at INFO, with the seconds it took."""
+    global _announced
+    with _announce_lock:
+        first = not _announced and not _expected
+        _announced = _announced or first
+    if first:
+        log.warning(
+            "actlab.torch: compiling a fused kernel (%s); the first call at each new shape takes seconds "
+            "(up to tens of seconds on a CPU). Pre-compile with actlab.torch.warm_up(activation, shape), "
+            "or run op by op with %s=0. Said once; each compile is logged at INFO on the 'actlab.torch' logger.",
+            label,
+            FUSE_ENV,
+        )
+    else:
+        log.info("compiling a fused kernel (%s)", label)
+
+
+class _Kernel:
+    """A ``torch.compile``d kernel that says when a call is its first at a shape: the call that compiles."""
+
+    def __init__(self, fn: Any, label: str) -> None:
+        self.fn, self.label = fn, label
+        self._shapes: set[tuple[tuple[int, ...], ...]] = set()
+
+    def __call__(self, *args: torch.Tensor) -> Any:
+        shapes = tuple(tuple(a.shape) for a in args)
+        if shapes in self._shapes:
+            return self.fn(*args)
+        label = f"{self.label}, shape {tuple(args[0].shape)}"
+        _announce(label)
+        start = time.perf_counter()
+        out = self.fn(*args)
+        self._shapes.add(shapes)
+        log.info("fused kernel ready (%s) after %.1f s", label, time.perf_counter() - start)
+        return out
 
 
 def _fuse(x: torch.Tensor) -> bool:
@@ -206,7 +284,15 @@ def _compiled(what: str, name: str, params: str, learned: str, dtype: torch.dtyp
     # closure would recompile for every activation until it hit dynamo's recompile limit
     code = fn.__code__.replace(co_name=f"actlab_{what}_{spec.name}")
     unique = types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, fn.__closure__)
-    return torch.compile(unique, dynamic=None, fullgraph=True)
+    label = f"{spec.name} {what}, {str(dtype).removeprefix('torch.')}"
+    return _Kernel(torch.compile(unique, dynamic=None, fullgraph=True), label)
+
+
+def _dense(g: torch.Tensor) -> torch.Tensor:
+    """The output gradient, contiguous: a compiled kernel is specialised to its arguments'
+    strides, and ``y.sum().backward()`` hands in a broadcast gradient (stride 0) that would compile the
+    kernel again, for seconds, after ``warm_up`` or a training step at the same shape."""
+    return g.detach().contiguous()
 
 
 def forward(
@@ -231,7 +317,7 @@ def vector_jacobian(
 ) -> torch.Tensor:
     dtype = compute_dtype(x, wide)
     if _fuse(x):
-        return _compiled("vjp", name, params, learned, dtype)(x.detach(), g.detach(), *(w.detach() for w in weights))
+        return _compiled("vjp", name, params, learned, dtype)(x.detach(), _dense(g), *(w.detach() for w in weights))
     spec, p = _static(name, params)
     return _vjp_kernel(spec, _with_weights(p, weights, learned, dtype), x, g, dtype, _namespace_for(x, dtype))
 
@@ -293,7 +379,7 @@ def param_grads_op(
         dtype = compute_dtype(x, wide)
         if _fuse(x):
             fused = _compiled("param", name, params, learned, dtype)
-            return list(fused(x.detach(), g.detach(), *(w.detach() for w in weights)))
+            return list(fused(x.detach(), _dense(g), *(w.detach() for w in weights)))
         spec, p = _static(name, params)
         keys = learned.split(",")
         q = _with_weights(p, weights, learned, dtype)
@@ -316,7 +402,7 @@ def backward_op(
         dtype = compute_dtype(x, wide)
         if _fuse(x):
             fused = _compiled("backward", name, params, learned, dtype)
-            gx, *gw = fused(x.detach(), g.detach(), *(w.detach() for w in weights))
+            gx, *gw = fused(x.detach(), _dense(g), *(w.detach() for w in weights))
             return [gx.contiguous(), *gw]
         return [
             vector_jacobian(x, weights, g, name, params, learned, wide).contiguous(),

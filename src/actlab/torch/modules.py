@@ -4,6 +4,7 @@ pooled layers, softmax with a temperature, and the gated feed-forward block."""
 from __future__ import annotations
 
 import math
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -318,3 +319,37 @@ class _GateWith(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a, b = x.chunk(2, dim=-1)
         return a * self.gate(b)
+
+
+def warm_up(
+    activation: nn.Module | str,
+    *shapes: tuple[int, ...],
+    dtype: torch.dtype = torch.float32,
+    backward: bool = True,
+    **kwargs: Any,
+) -> float:
+    """Compile now the fused kernels that ``activation`` runs at each of ``shapes``; returns the seconds taken.
+
+    A generic-path activation compiles its fused kernel (``torch.compile``) on its first call at a new
+    shape of at least ``FUSE_MIN_NUMEL`` float32/float16/bfloat16 elements, which stalls that call for
+    seconds; calling this before training moves the stall to a moment of your choosing.  ``activation``
+    is a module (any module: its forward and backward run once per shape) or a catalog name, with
+    ``kwargs`` as :func:`get` takes them.  ``backward``: compile the gradient's kernel too.  Gradients are
+    computed with ``torch.autograd.grad``: no parameter's ``.grad`` changes.  A native kernel or a small
+    shape compiles nothing and returns at once.
+
+    >>> import torch, actlab.torch as at
+    >>> seconds = at.warm_up("squareplus", (4, 8))   # 32 elements: op by op, nothing to compile
+    """
+    act = get(activation, **kwargs) if isinstance(activation, str) else activation
+    if kwargs and not isinstance(activation, str):
+        raise TypeError("warm_up takes keyword parameters only with an activation's name")
+    start = time.perf_counter()
+    with _ops.compiling_expected():
+        for shape in shapes:
+            x = torch.full(tuple(shape), 0.5, dtype=dtype, requires_grad=backward)
+            y = act(x)
+            if backward:
+                inputs = [x, *(p for p in act.parameters() if p.requires_grad)]
+                torch.autograd.grad(y, inputs, torch.ones_like(y))
+    return time.perf_counter() - start
