@@ -3,13 +3,16 @@ written (atomically, with the umask's mode), what a failed write or Ctrl-C print
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -228,6 +231,8 @@ class _OnATerminal:
         import pty
 
         self.leader, follower = pty.openpty()
+        # a new pty is 0 × 0, and a progress bar draws nothing in no columns: give it a terminal's size
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
         self.proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=follower, env=_env(), text=True)
         os.close(follower)
         self.seen = b""
@@ -247,6 +252,7 @@ class _OnATerminal:
         deadline = time.time() + seconds
         while not self.seen and time.time() < deadline:
             self._read(0.1)
+        assert self.seen, f"nothing written to the terminal in {seconds} s"
 
     def finish(self) -> tuple[str, str]:
         """Wait for the process to end; its stdout and everything written to the terminal."""

@@ -743,7 +743,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         ("q*, χ₁ at that gain", f"{_scale(mf['q_star'], '.6g')}, {_scale(mf['chi1'], '.6g')}"),
         (
             "self-normalizing",
-            f"{sn['scale']:.10g}·f(x) + {sn['shift']:.10g}: " + sn["status"],
+            f"{sn['scale']:.10g}·f(x) {'−' if sn['shift'] < 0 else '+'} {abs(sn['shift']):.10g}: " + sn["status"],
         ),
     ]
     print(f"{act!r}")
@@ -888,6 +888,11 @@ def _check_compare(args: argparse.Namespace) -> list[str]:
         raise UsageError(f"the {args.dataset} dataset needs {package}: pip install 'actlab[experiments]'")
     if args.figures and importlib.util.find_spec("matplotlib") is None:
         raise UsageError("--figures needs matplotlib: pip install 'actlab[experiments]'")
+    local = registry.unshippable(names) if args.workers > 1 else []
+    if local:  # the same refusal the sweep makes, here before anything is printed or created
+        from .experiments.runner import unshippable_message
+
+        raise UsageError(unshippable_message(local))
     _check_outputs(db=args.db, figures=args.figures)
     for note in notes:  # after every check: a command that fails prints its one line only
         print(note, file=sys.stderr)

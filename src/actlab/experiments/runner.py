@@ -254,12 +254,17 @@ def _worker_sources(pending: list[RunConfig]) -> tuple[registry.PluginSource, ..
     """
     local = registry.unshippable({c.activation for c in pending})
     if local:
-        raise PluginError(
-            f"{', '.join(repr(n) for n in local)} was registered in this process only (not on import of a module), "
-            "so worker processes cannot load it: put the register(...) call in a module and load that "
-            "(--plugin MODULE, actlab.load_plugin or an import), or run with --workers 1"
-        )
+        raise PluginError(unshippable_message(local))
     return registry.plugin_sources()
+
+
+def unshippable_message(local: list[str]) -> str:
+    """Why activations registered in this process only cannot be trained by worker processes, and what to do."""
+    return (
+        f"{', '.join(repr(n) for n in local)} was registered in this process only (not on import of a module), "
+        "so worker processes cannot load it: put the register(...) call in a module and load that "
+        "(--plugin MODULE, actlab.load_plugin or an import), or run with --workers 1"
+    )
 
 
 def _start_worker(sources: tuple[registry.PluginSource, ...]) -> None:

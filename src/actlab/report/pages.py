@@ -403,7 +403,8 @@ def _elementwise_sections(spec: Elementwise) -> list[object]:
         out.append(
             tag(
                 "p",
-                f"Self-normalization: {_num(sn['scale'])}·f(x) + {_num(sn['shift'])} maps (mean 0, variance 1) to "
+                f"Self-normalization: {_num(sn['scale'])}·f(x) {'−' if sn['shift'] < 0 else '+'} "
+                f"{_num(abs(sn['shift']))} maps (mean 0, variance 1) to "
                 f"itself; that fixed point is {sn['status']}.",
             )
         )
