@@ -305,3 +305,11 @@ def test_killed_build_leaves_the_previous_report(built: Path, tmp_path: Path) ->
     assert len(list(tmp_path.glob(".rep.building-*"))) == 1
     report._remove_abandoned(out)  # the next build clears it
     assert not list(tmp_path.glob(".rep.building-*"))
+
+
+def test_a_user_entry_page_states_no_range_it_did_not_declare(built: Path) -> None:
+    # the hostile entry leaves `range` at its default: its page must not present (−∞, ∞) as declared
+    evil = (built / "activations" / f"{EVIL}.html").read_text()
+    assert "range (declared)" not in evil and "not declared (computed below)" in evil
+    relu = (built / "activations" / "relu.html").read_text()  # a built-in's range is tested against computation
+    assert "<dt>range</dt><dd>[0, ∞)</dd>" in relu

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import table as comparison
 from ..catalog import registry
-from ..catalog.spec import DISCONTINUOUS, SMOOTH, Elementwise, Spec
+from ..catalog.spec import DISCONTINUOUS, REAL, SMOOTH, Elementwise, Spec
 from ..numpy import get
 from .html import Markup, definitions, esc, external, figure, link, page, render, table, tag
 
@@ -475,6 +475,16 @@ def torch_default_section(spec: Spec) -> list[object]:
     ]
 
 
+def _range_fact(spec: Spec) -> tuple[str, str]:
+    """The range a page states beside the name: a built-in entry's declared range (tested against the
+    computed one), a user entry's only where it declares one — never the field's default."""
+    if registry.is_builtin(spec.name):
+        return ("range", comparison.interval(spec.output_range()))
+    if not callable(spec.range) and spec.range == REAL:
+        return ("range", "not declared" + (" (computed below)" if isinstance(spec, Elementwise) else ""))
+    return ("range (declared)", comparison.interval(spec.output_range()))
+
+
 def activation_page(
     spec: Spec,
     *,
@@ -488,7 +498,7 @@ def activation_page(
         ("name", tag("code", spec.name)),
         ("aliases", ", ".join(spec.aliases) or "-"),
         ("kind", spec.kind),
-        ("range (declared)", comparison.interval(spec.output_range())),
+        _range_fact(spec),
         ("year", spec.year if spec.year is not None else "-"),
         (
             "paper",
