@@ -19,7 +19,7 @@ install: $(BIN)/python
 	$(PIP) -e .
 
 install-test: $(BIN)/python
-	$(PIP) -e '.[test,torch,experiments]'
+	$(PIP) -e '.[test,torch,experiments,compat]'
 
 install-report: $(BIN)/python
 	$(PIP) -e '.[torch,experiments]'
