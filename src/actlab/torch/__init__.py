@@ -44,6 +44,7 @@ from .modules import (
     warm_up,
 )
 from .monitor import ActivationMonitor
+from .foreign import register_module_class, unrecognised
 from .surgery import catalog_entry, find_activations, replace_activations
 
 __all__ = [
@@ -66,8 +67,10 @@ __all__ = [
     "get",
     "init",
     "recipes",
+    "register_module_class",
     "replace_activations",
     "set_fusion",
+    "unrecognised",
     "warm_up",
 ]
 

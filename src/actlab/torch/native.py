@@ -53,7 +53,7 @@ NATIVE: dict[str, Native] = {
     "leaky_relu": Native(
         lambda x, p: F.leaky_relu(x, p.negative_slope), nn.LeakyReLU, lambda m: {"negative_slope": m.negative_slope}
     ),
-    "prelu": Native(_prelu, nn.PReLU, lambda m: {"weight": float(m.weight.reshape(-1)[0])}),
+    "prelu": Native(_prelu, nn.PReLU, lambda m: {"weight": float(m.weight.detach().reshape(-1)[0])}),
     "elu": Native(lambda x, p: F.elu(x, p.alpha), nn.ELU, lambda m: {"alpha": m.alpha}),
     "selu": Native(lambda x, p: F.selu(x), nn.SELU),
     "celu": Native(lambda x, p: F.celu(x, p.alpha), nn.CELU, lambda m: {"alpha": m.alpha}),
