@@ -28,6 +28,7 @@ from typing import Any
 
 from . import functional
 from ._ops import set_fusion
+from .foreign import register_module_class, unrecognised
 from .functional import apply
 from .modules import (
     GLU,
@@ -44,7 +45,6 @@ from .modules import (
     warm_up,
 )
 from .monitor import ActivationMonitor
-from .foreign import register_module_class, unrecognised
 from .surgery import catalog_entry, find_activations, replace_activations
 
 __all__ = [
