@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import pytest
 
@@ -101,7 +102,7 @@ class TwiceReLU(nn.ReLU):
         return 2 * torch.relu(x)
 
 
-def _timm_like(name: str, forward, base: type = nn.Module) -> type:  # noqa: ANN001
+def _timm_like(name: str, forward: Callable[[torch.Tensor], torch.Tensor], base: type = nn.Module) -> type:
     """A class under timm's qualified name (timm itself is not installed here), computing ``forward``."""
     return type(name, (base,), {"forward": lambda self, x: forward(x), "__module__": "timm.layers.activations"})
 
@@ -143,7 +144,7 @@ def test_register_module_class_by_class_and_by_name() -> None:
     assert at.catalog_entry(liar()) is None
     with pytest.raises(actlab.UnknownActivationError):
         at.register_module_class(Square, "sqaure")
-    with pytest.raises(TypeError, match="nn.Module subclass"):
+    with pytest.raises(TypeError, match=r"nn\.Module subclass"):
         at.register_module_class(3, "relu")  # type: ignore[arg-type]
 
 
