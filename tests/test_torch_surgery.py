@@ -229,3 +229,12 @@ def test_an_instance_is_copied_to_each_site_and_a_misfit_refused() -> None:
 def test_inspecting_a_prelu_does_not_warn() -> None:
     # pytest runs with filterwarnings=error: a warning here fails the test
     assert at.catalog_entry(nn.PReLU(2, init=0.5)) == ("prelu", {"weight": 0.5})
+
+
+@pytest.mark.parametrize("module", ["actlab.torch.surgery", "actlab.torch.foreign"])
+def test_docstring_examples(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
