@@ -100,11 +100,3 @@ def native_for(name: str, p: Params) -> Native | None:
     """The native kernel for ``name`` at these parameter values, if PyTorch has one."""
     row = NATIVE.get(name)
     return row if row is not None and row.when(p) else None
-
-
-def catalog_entry_of(module: nn.Module) -> tuple[str, dict[str, Any]] | None:
-    """The catalog name and parameters of a ``torch.nn`` activation module, or None."""
-    for name, row in NATIVE.items():
-        if row.module is not None and type(module) is row.module:
-            return name, row.params_of(module)
-    return None
