@@ -238,3 +238,12 @@ def test_docstring_examples(module: str) -> None:
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_module_used_at_several_sites_is_replaced_at_each_and_stays_shared() -> None:
+    prelu = nn.PReLU()
+    net = nn.Sequential(nn.Linear(2, 2), prelu, nn.Linear(2, 2), prelu)
+    replaced = at.replace_activations(net, "prelu", "prelu")
+    assert [p for p, _, _ in replaced] == ["1", "3"]
+    assert net[1] is net[3] and isinstance(net[1], at.Activation)
+    assert sum(p.numel() for p in net.parameters()) == 2 * 6 + 1  # one shared weight, as before

@@ -202,15 +202,18 @@ def replace_activations(
     match, make = _matcher(old), _maker(new, exact, params)
     planned: list[tuple[nn.Module, str, str, nn.Module, nn.Module]] = []
     taken: list[str] = []
+    made: dict[int, nn.Module] = {}  # one module shared by several sites stays shared: one replacement
     for path, module in model.named_modules():
         if any(path == t or path.startswith(t + ".") for t in taken):
             continue  # inside a module already being replaced
-        for child_name, child in module.named_children():
+        for child_name, child in list(module._modules.items()):  # every site, a shared module's too
             full = f"{path}.{child_name}" if path else child_name
             if child is None or not match(child):
                 continue
-            fresh = make(child)
-            _check_fits(full, child, fresh)
+            if id(child) not in made:
+                made[id(child)] = make(child)
+                _check_fits(full, child, made[id(child)])
+            fresh = made[id(child)]
             planned.append((module, child_name, full, child, fresh))
             taken.append(full)
     for parent, child_name, _full, _child, fresh in planned:
