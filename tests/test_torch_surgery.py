@@ -108,7 +108,7 @@ def _timm_like(name: str, forward: Callable[[torch.Tensor], torch.Tensor], base:
 
 
 def test_subclasses_are_recognised_only_when_they_compute_the_same() -> None:
-    assert at.catalog_entry(MyReLU()) == ("relu", {})
+    assert at.catalog_entry(MyReLU(inplace=True)) == ("relu", {})  # checked on a copy of the input
     assert at.catalog_entry(TwiceReLU()) is None
     assert "TwiceReLU" in " ".join(at.unrecognised()) and "relu" in " ".join(at.unrecognised().values())
     net = nn.Sequential(MyReLU(), TwiceReLU())
@@ -119,6 +119,7 @@ def test_subclasses_are_recognised_only_when_they_compute_the_same() -> None:
 def test_timm_classes_are_mapped_by_qualified_name_and_checked() -> None:
     swish = _timm_like("Swish", lambda x: x * torch.sigmoid(x))
     assert at.catalog_entry(swish()) == ("silu", {})
+    assert at.catalog_entry(_timm_like("Sigmoid", lambda x: x.sigmoid_())()) == ("sigmoid", {})  # in place
     wrong = _timm_like("HardSigmoid", lambda x: torch.clamp(x / 5 + 0.5, 0, 1))  # not PyTorch's x/6 + 1/2
     assert at.catalog_entry(wrong()) is None
     prelu = type("PReLU", (nn.PReLU,), {"__module__": "timm.layers.activations"})

@@ -202,7 +202,8 @@ GRID = torch.cat(
 
 
 def _check(module: nn.Module, mapping: Mapping) -> str | None:
-    """None when ``module`` and the actlab module for ``mapping`` agree in float64, else why not."""
+    """None when a copy of ``module`` and the actlab module for ``mapping`` agree in float64 on
+    :data:`GRID`, value and gradient, else why not."""
     from .surgery import Site, build  # the module a swap would make
 
     try:
@@ -214,7 +215,7 @@ def _check(module: nn.Module, mapping: Mapping) -> str | None:
         results = []
         for m in (theirs, ours):
             xi = x.clone().requires_grad_(True)
-            y = m(xi)
+            y = m(xi.clone())  # not the leaf itself: an in-place module (ReLU(inplace=True)) may write to it
             (g,) = torch.autograd.grad(y.sum(), xi)
             results.append((y.detach(), g))
     except Exception as exc:  # a module that cannot run on the grid is not recognised
