@@ -117,3 +117,16 @@ def test_every_act2cls_class_is_recognised_or_says_why() -> None:
                 "prelu",
                 "xielu",
             )
+
+
+def test_xielu_keeps_its_learned_values_as_parameters() -> None:
+    xielu = hf.XIELUActivation(alpha_p_init=1.3, alpha_n_init=0.9, beta=0.5)  # parameters in bfloat16
+    net = nn.Sequential(xielu)
+    x = torch.linspace(-30, 30, 601)
+    before = xielu(x).detach()
+    ((_, _, new),) = at.replace_activations(net, "xielu", "xielu")
+    assert new.learned == ("alpha_p", "alpha_n") and len(list(net.parameters())) == 2
+    assert float(new.alpha_p.detach()) == pytest.approx(1.3, abs=0.01) and float(new.alpha_n.detach()) == pytest.approx(
+        0.9, abs=0.01
+    )
+    torch.testing.assert_close(new(x), before, rtol=1e-5, atol=1e-6)

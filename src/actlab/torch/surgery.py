@@ -94,7 +94,11 @@ def build(site: Site, exact: bool | None = None) -> Activation:
         for key, value in flat.items():
             stored = act._stored(key)
             floor = act._floor(act.spec.param(key), bound)
-            raw = value if floor is None else _inverse_softplus(value - floor)
+            if floor is None:
+                raw = value  # stored as it is: the same numbers, dtype and device
+            else:  # stored through a softplus: inverted in float64, kept at float32 precision or more
+                wide = value.dtype if value.dtype in (torch.float32, torch.float64) else torch.float32
+                raw = _inverse_softplus(value.double() - floor).to(wide)
             param = nn.Parameter(raw.expand(n).clone(), requires_grad=site.learned[key].requires_grad)
             act.register_parameter(stored, param)
     return act
