@@ -207,7 +207,7 @@ def _check(module: nn.Module, mapping: Mapping) -> str | None:
     from .surgery import Site, build  # the module a swap would make
 
     try:
-        theirs = copy.deepcopy(module).to(torch.float64)
+        theirs = copy.deepcopy(module).to("cpu", torch.float64)  # the grid is on the CPU, wherever the model is
         site = Site.read(mapping.name, mapping.params_of(theirs))
         ours = build(site, exact=False).to(torch.float64)
         channels = max([t.numel() for t in site.learned.values()] or [1])
