@@ -221,6 +221,12 @@ def test_an_instance_is_copied_to_each_site_and_a_misfit_refused() -> None:
         with pytest.raises(ValueError, match=f"^{bad} is .* prelu at '0' is elementwise"):
             at.replace_activations(net, "prelu", bad)
     assert isinstance(net[0], at.Activation) and net[0].name == "prelu"  # nothing was changed
+    gated = nn.Sequential(at.SwiGLU())
+    with pytest.raises(ValueError, match=r"^maxout is pooled and swiglu at '0' is gated"):
+        at.replace_activations(gated, "swiglu", "maxout")
+    assert at.replace_activations(gated, "swiglu", "geglu")[0][2].name == "geglu"  # gated for gated
+    with pytest.raises(TypeError, match=r"returned int, not an nn\.Module"):
+        at.replace_activations(net, "prelu", lambda old: 3)
     with pytest.raises(TypeError, match="go with an activation name"):
         at.replace_activations(net, "prelu", nn.ReLU, negative_slope=0.1)
     with pytest.raises(actlab.InvalidParameterError):

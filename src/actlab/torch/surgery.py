@@ -161,14 +161,12 @@ def _maker(new: New, exact: bool | None, params: dict[str, Any]) -> Callable[[nn
 
 
 def _check_fits(path: str, old: nn.Module, fresh: nn.Module) -> None:
-    """Refuse a replacement of another kind than the old module (gated halve their input, pooled
-    divide it, axis kinds mix a whole axis): it cannot stand where an elementwise one stood."""
+    """Refuse a replacement of another kind than the old module: gated ones halve their input,
+    pooled ones divide it, axis ones mix a whole axis; none can stand where another kind stood."""
     if not isinstance(fresh, nn.Module):
         raise TypeError(f"the factory for {path} returned {type(fresh).__name__}, not an nn.Module")
     before, after = site_of(old), site_of(fresh)
-    if before is None or after is None or before.kind == after.kind:
-        return
-    if "elementwise" in (before.kind, after.kind):
+    if before is not None and after is not None and before.kind != after.kind:
         raise ValueError(
             f"{after.name} is {after.kind} and {before.name} at {path!r} is {before.kind}: one cannot stand "
             f"where the other stood (the shapes or what an element depends on differ); use a {before.kind} "
@@ -192,7 +190,7 @@ def replace_activations(
     When the name is the old module's own catalog entry, what the old module computed is kept:
     its parameters (``LeakyReLU(0.2)`` stays at slope 0.2, ``nn.GELU(approximate='tanh')`` stays
     tanh), learnable ones as parameters at their values now, per channel where they were, an
-    actlab module's ``exact``; ``params`` override them.
+    actlab module's ``exact``; ``params`` override them (a learnable one given is then fixed).
 
     A replacement of another kind than the old module (a gated ``swiglu`` where an elementwise
     ``relu`` was) is refused before anything is changed.  Returns the (path, old module, new
