@@ -3,9 +3,10 @@
 Each model is built from a small config (random weights, nothing downloaded), its activation
 modules swapped for actlab's module computing the same function (the catalog entry each one is
 recognised as), and the swapped model compared with the original on the same input, in float32
-and float64: the largest |Δ| of the output and of the parameters' gradients (of the output's sum).
-0 means the same kernel runs (F.gelu, F.silu); where transformers writes the formula out in Python
-(GPT-2's and T5's NewGELUActivation, CLIP's QuickGELUActivation) the two round differently.
+and float64: the largest |Δ| of the output, and of the parameters' gradients (of the output's sum)
+over the largest gradient.  0 means the same kernel runs (F.gelu, F.silu); where transformers
+writes the formula out in Python (GPT-2's and T5's NewGELUActivation, CLIP's QuickGELUActivation)
+the two round differently.
 
     python benchmarks/model_surgery.py      # needs transformers
 """
@@ -99,7 +100,7 @@ def _run(model: nn.Module, ids: torch.Tensor) -> tuple[torch.Tensor, list[torch.
 
 
 def compare(model: nn.Module, entry: str, dtype: torch.dtype) -> tuple[int, int, float, float]:
-    """(found, swapped, max |Δ| output, max |Δ| gradient) of swapping ``entry`` for itself."""
+    """(found, swapped, max |Δ| output, max |Δ| gradient / max |gradient|) of swapping ``entry`` for itself."""
     torch.manual_seed(0)
     original = copy.deepcopy(model).to(dtype).eval()
     swapped = copy.deepcopy(original)
@@ -110,12 +111,14 @@ def compare(model: nn.Module, entry: str, dtype: torch.dtype) -> tuple[int, int,
     y1, g1 = _run(swapped, ids)
     dy = float((y0 - y1).abs().max())
     dg = max(float((a - b).abs().max()) for a, b in zip(g0, g1, strict=True))
-    return found, n, dy, dg
+    scale = max(float(a.abs().max()) for a in g0)
+    return found, n, dy, dg / scale
 
 
 def main() -> None:
     torch.manual_seed(0)
-    print("| model | activation class | found | swapped | max |Δ| f32 | max |Δ| f64 | max |Δ∇| f32 | max |Δ∇| f64 |")
+    grad = "max |Δ∇| / max |∇|"
+    print(f"| model | activation class | found | swapped | max |Δ| f32 | max |Δ| f64 | {grad} f32 | {grad} f64 |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for label, (model, entry) in models().items():
         classes = sorted({type(m).__name__ for _, m in at.find_activations(model)})
