@@ -831,7 +831,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         name="gelu",
         title="GELU",
         summary="x Φ(x): the input weighted by the probability that a standard normal is below it.",
-        aliases=("gelu_exact", "gelu_erf"),
+        aliases=("gelu_exact", "gelu_erf", "gelu_python"),
         params=(
             Param(
                 "approximate",
@@ -870,7 +870,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         name="gelu_tanh",
         title="GELU (tanh approximation)",
         summary="0.5x(1 + tanh(√(2/π)(x + 0.044715x³))): the GPT-2 / BERT approximation of GELU.",
-        aliases=("gelu_new", "gelu_pytorch_tanh", "gelu_fast", "approximate_gelu"),
+        aliases=("gelu_new", "gelu_pytorch_tanh", "gelu_python_tanh", "gelu_fast", "gelu_accurate", "approximate_gelu"),
         formula=GELU_TANH_FORMULA,
         derivative_formula=GELU_TANH_DERIVATIVE,
         forward=lambda x, p, xp: _gelu_tanh_forward(x, xp),

@@ -28,6 +28,7 @@ from typing import Any
 
 from . import functional
 from ._ops import set_fusion
+from .foreign import register_module_class, unrecognised
 from .functional import apply
 from .modules import (
     GLU,
@@ -66,8 +67,10 @@ __all__ = [
     "get",
     "init",
     "recipes",
+    "register_module_class",
     "replace_activations",
     "set_fusion",
+    "unrecognised",
     "warm_up",
 ]
 

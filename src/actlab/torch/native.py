@@ -53,7 +53,7 @@ NATIVE: dict[str, Native] = {
     "leaky_relu": Native(
         lambda x, p: F.leaky_relu(x, p.negative_slope), nn.LeakyReLU, lambda m: {"negative_slope": m.negative_slope}
     ),
-    "prelu": Native(_prelu, nn.PReLU, lambda m: {"weight": float(m.weight.reshape(-1)[0])}),
+    "prelu": Native(_prelu, nn.PReLU, lambda m: {"weight": float(m.weight.detach().reshape(-1)[0])}),
     "elu": Native(lambda x, p: F.elu(x, p.alpha), nn.ELU, lambda m: {"alpha": m.alpha}),
     "selu": Native(lambda x, p: F.selu(x), nn.SELU),
     "celu": Native(lambda x, p: F.celu(x, p.alpha), nn.CELU, lambda m: {"alpha": m.alpha}),
@@ -100,11 +100,3 @@ def native_for(name: str, p: Params) -> Native | None:
     """The native kernel for ``name`` at these parameter values, if PyTorch has one."""
     row = NATIVE.get(name)
     return row if row is not None and row.when(p) else None
-
-
-def catalog_entry_of(module: nn.Module) -> tuple[str, dict[str, Any]] | None:
-    """The catalog name and parameters of a ``torch.nn`` activation module, or None."""
-    for name, row in NATIVE.items():
-        if row.module is not None and type(module) is row.module:
-            return name, row.params_of(module)
-    return None
