@@ -245,3 +245,12 @@ def test_compiled_training_step_on_channels_last() -> None:
     torch.testing.assert_close(loss, expected)
     for p, q in zip(block.parameters(), eager.parameters()):
         torch.testing.assert_close(p.grad, q.grad)
+
+
+def test_functional_pickles_by_name() -> None:
+    from actlab.torch import functional as AF
+
+    f = pickle.loads(pickle.dumps(AF.swish_beta))
+    assert f is AF.swish_beta and AF.swish is AF.silu  # an alias finds its entry's function
+    x = _input()
+    assert torch.equal(f(x, beta=1.5), AF.apply(x, "swish_beta", beta=1.5))
