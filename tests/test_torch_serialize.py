@@ -6,7 +6,11 @@ from __future__ import annotations
 import copy
 import io
 import multiprocessing
+import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -254,3 +258,37 @@ def test_functional_pickles_by_name() -> None:
     assert f is AF.swish_beta and AF.swish is AF.silu  # an alias finds its entry's function
     x = _input()
     assert torch.equal(f(x, beta=1.5), AF.apply(x, "swish_beta", beta=1.5))
+
+
+_LOAD_EXPORTED = """
+import sys, torch
+try:
+    torch.export.load(sys.argv[1])
+except Exception as exc:
+    print("without:", type(exc).__name__)
+import actlab.torch
+program = torch.export.load(sys.argv[1])
+torch.save(program.module()(torch.load(sys.argv[2])), sys.argv[3])
+"""
+
+
+def test_exported_program_loads_once_actlab_torch_is_imported(tmp_path: Path) -> None:
+    """torch.export saves a model; the loading process must import actlab.torch (which registers the
+    operators) first: without it the loader's error names the operator and says it is not registered."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 4), at.Activation("squareplus"), at.Activation("gelu", exact=True))
+    x = torch.randn(2, 4)
+    torch.export.save(torch.export.export(model, (x,)), tmp_path / "model.pt2")
+    torch.save(x, tmp_path / "x.pt")
+    run = subprocess.run(
+        [sys.executable, "-c", _LOAD_EXPORTED, *(str(tmp_path / f) for f in ("model.pt2", "x.pt", "y.pt"))],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "without: RuntimeError" in run.stdout
+    assert "failed to resolve torch.ops.actlab.apply.default to an operator" in run.stderr
+    assert "custom op is not registered" in run.stderr
+    assert torch.equal(torch.load(tmp_path / "y.pt"), model(x))
