@@ -179,10 +179,11 @@ def _layouts() -> dict[str, torch.Tensor]:
         "channels_last": base.to(memory_format=torch.channels_last),
         "transposed": base.transpose(2, 3),
         "sliced": base[..., ::2],
+        "channels_last_sliced": base.to(memory_format=torch.channels_last)[..., ::2],
     }
 
 
-@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "transposed", "sliced"])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "transposed", "sliced", "channels_last_sliced"])
 @pytest.mark.parametrize(("name", "params", "learned", "wide"), _OPS_CASES)
 def test_opcheck_every_custom_op(name: str, params: dict[str, Any], learned: str, wide: bool, layout: str) -> None:
     """The schema, the autograd registration and the fake kernels (strides included) of apply, vjp,
@@ -195,7 +196,7 @@ def test_opcheck_every_custom_op(name: str, params: dict[str, Any], learned: str
     torch.library.opcheck(_ops.apply_op, (x, weights, *static))
     y = _ops.apply_op(x, weights, *static)
     g = torch.randn(y.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
-    if layout == "channels_last":
+    if layout.startswith("channels_last"):
         g = g.to(memory_format=torch.channels_last)
     torch.library.opcheck(_ops.vjp_op, (x, weights, g, *static))
     if learned:  # first-order only: no autograd of their own, so their inputs take no gradient here

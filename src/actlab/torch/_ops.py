@@ -290,9 +290,10 @@ def _compiled(what: str, name: str, params: str, learned: str, dtype: torch.dtyp
 
 def _like(ref: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """``y`` (of ``ref``'s shape) laid out as ``torch.empty_like(ref)`` is, which is what the fake
-    kernels return: ``ref``'s strides when it is dense (channels_last, transposed), contiguous when it
-    has gaps (sliced).  A compiled graph checks the real strides against the fake ones, and a
-    channels_last input gets a channels_last output as from any elementwise torch op."""
+    kernels return: ``ref``'s strides when it is dense (channels_last, transposed); when it has gaps
+    (sliced), dense in its memory format (contiguous or channels_last).  A compiled graph checks the
+    real strides against the fake ones, and a channels_last input gets a channels_last output, as from
+    any elementwise torch op."""
     out = torch.empty_like(ref, dtype=y.dtype)
     if y.stride() == out.stride():
         return y
