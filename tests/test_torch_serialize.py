@@ -101,15 +101,23 @@ def test_state_dict_loads_with_weights_only() -> None:
     assert torch.equal(fresh.beta, act.beta)
 
 
-@pytest.mark.parametrize("layer", ["maxout", "ffn_elementwise", "ffn_gated", "swiglu", "softmax"])
+@pytest.mark.parametrize(
+    "layer",
+    ["maxout", "ffn_elementwise", "ffn_gated", "glu", "reglu", "geglu", "swiglu", "bilinear", "softmax", "log_softmax"],
+)
 def test_layers_pickle(layer: str) -> None:
     torch.manual_seed(0)
     model = {
         "maxout": lambda: at.Maxout(4, 3, pieces=3),
         "ffn_elementwise": lambda: at.GatedFFN(4, 6, activation="squareplus"),
         "ffn_gated": lambda: at.GatedFFN(4, 6, activation="swiglu"),
+        "glu": lambda: at.GLU(dim=-1),
+        "reglu": lambda: at.ReGLU(),
+        "geglu": lambda: at.GeGLU(),
         "swiglu": lambda: at.SwiGLU(dim=-1, exact=True),
+        "bilinear": lambda: at.Bilinear(),
         "softmax": lambda: at.Softmax(dim=1, temperature=0.5),
+        "log_softmax": lambda: at.LogSoftmax(dim=-1, exact=True),
     }[layer]()
     x = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(2))
     for back in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
