@@ -288,6 +288,26 @@ def _compiled(what: str, name: str, params: str, learned: str, dtype: torch.dtyp
     return _Kernel(torch.compile(unique, dynamic=None, fullgraph=True), label)
 
 
+def _like(ref: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``y`` (of ``ref``'s shape) laid out as ``torch.empty_like(ref)`` is, which is what the fake
+    kernels return: ``ref``'s strides when it is dense (channels_last, transposed); when it has gaps
+    (sliced), dense in its memory format (contiguous or channels_last).  A compiled graph checks the
+    real strides against the fake ones, and a channels_last input gets a channels_last output, as from
+    any elementwise torch op."""
+    out = torch.empty_like(ref, dtype=y.dtype)
+    if y.stride() == out.stride():
+        return y
+    return out.copy_(y)
+
+
+def _layout(x: torch.Tensor, spec: Spec, shape: tuple[int, ...]) -> torch.Tensor:
+    """An empty tensor of ``apply``'s result: laid out as ``x`` for an elementwise activation, contiguous
+    for the gated, axis and pooled kinds (whose output shape differs, or which reduce along a dim)."""
+    if isinstance(spec, Elementwise):
+        return torch.empty_like(x)
+    return x.new_empty(shape)
+
+
 def _dense(g: torch.Tensor) -> torch.Tensor:
     """The output gradient, contiguous: a compiled kernel is specialised to its arguments'
     strides, and ``y.sum().backward()`` hands in a broadcast gradient (stride 0) that would compile the
@@ -327,13 +347,15 @@ def apply_op(
     x: torch.Tensor, weights: list[torch.Tensor], name: str, params: str, learned: str, wide: bool
 ) -> torch.Tensor:
     with torch.no_grad():
-        return forward(x, weights, name, params, learned, wide).contiguous()
+        y = forward(x, weights, name, params, learned, wide)
+        spec, _ = _static(name, params)
+        return _like(x, y) if isinstance(spec, Elementwise) else y.contiguous()
 
 
 @apply_op.register_fake
 def _(x: torch.Tensor, weights: list[torch.Tensor], name: str, params: str, learned: str, wide: bool) -> torch.Tensor:
     spec, p = _static(name, params)
-    return x.new_empty(spec.out_shape(tuple(x.shape), p))
+    return _layout(x, spec, spec.out_shape(tuple(x.shape), p))
 
 
 @torch.library.custom_op("actlab::vjp", mutates_args=())
@@ -347,7 +369,7 @@ def vjp_op(
     wide: bool,
 ) -> torch.Tensor:
     with torch.no_grad():
-        return vector_jacobian(x, weights, g, name, params, learned, wide).contiguous()
+        return _like(x, vector_jacobian(x, weights, g, name, params, learned, wide))
 
 
 @vjp_op.register_fake
@@ -379,11 +401,13 @@ def param_grads_op(
         dtype = compute_dtype(x, wide)
         if _fuse(x):
             fused = _compiled("param", name, params, learned, dtype)
-            return list(fused(x.detach(), _dense(g), *(w.detach() for w in weights)))
-        spec, p = _static(name, params)
-        keys = learned.split(",")
-        q = _with_weights(p, weights, learned, dtype)
-        return list(_param_grads_kernel(spec, q, keys, x, g, weights, dtype, _namespace_for(x, dtype)))
+            out = fused(x.detach(), _dense(g), *(w.detach() for w in weights))
+        else:
+            spec, p = _static(name, params)
+            keys = learned.split(",")
+            q = _with_weights(p, weights, learned, dtype)
+            out = _param_grads_kernel(spec, q, keys, x, g, weights, dtype, _namespace_for(x, dtype))
+        return [_like(w, d) for w, d in zip(weights, out)]
 
 
 @torch.library.custom_op("actlab::backward", mutates_args=())
@@ -403,9 +427,9 @@ def backward_op(
         if _fuse(x):
             fused = _compiled("backward", name, params, learned, dtype)
             gx, *gw = fused(x.detach(), _dense(g), *(w.detach() for w in weights))
-            return [gx.contiguous(), *gw]
+            return [_like(x, gx), *(_like(w, d) for w, d in zip(weights, gw))]
         return [
-            vector_jacobian(x, weights, g, name, params, learned, wide).contiguous(),
+            _like(x, vector_jacobian(x, weights, g, name, params, learned, wide)),
             *param_grads_op(x, weights, g, name, params, learned, wide),
         ]
 

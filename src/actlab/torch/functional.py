@@ -10,6 +10,7 @@ tensor([0.8808])
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,13 @@ def __getattr__(name: str) -> Callable[..., torch.Tensor]:
         canonical = registry.spec(name).name
     except UnknownActivationError as exc:
         raise AttributeError(str(exc)) from None
+    return _function(canonical)
+
+
+@functools.cache
+def _function(canonical: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """One function object per name, so that ``functional.<name>`` pickles by reference (pickle checks
+    that the name finds the very object it pickles)."""
 
     def function(x: torch.Tensor, /, *, exact: bool = False, **params: Any) -> torch.Tensor:
         return apply(x, canonical, exact=exact, **params)

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..catalog import registry
 from ..catalog.spec import NONNEGATIVE, POSITIVE, Elementwise, Param, Spec
-from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError, UnknownActivationError
 from . import _ops
 from .native import native_for
 
@@ -86,8 +86,46 @@ class Activation(nn.Module):
             raw = self._to_raw(spec.param(key), bound[key], bound)
             self.register_parameter(self._stored(key), nn.Parameter(torch.full((self.num_parameters,), raw)))
         self._encoded = _ops.encode(spec, bound)
-        self._bound = spec.bind(bound)
-        self._native = None if (self.exact or set(names) - {"weight"}) else native_for(spec.name, self._bound)
+        self._resolve()
+
+    def _resolve(self) -> None:
+        """The bound parameters and the native kernel (if any), from the spec and the values kept."""
+        self._bound = self.spec.bind({**self._static, **self._init})
+        use_native = not (self.exact or set(self.learned) - {"weight"})
+        self._native = native_for(self.spec.name, self._bound) if use_native else None
+
+    # -- pickling: by reference to the catalog ----------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The module's state with the spec and the native kernel replaced by the catalog name: a
+        spec holds its formulas as functions (lambdas among them) that do not pickle, and the catalog
+        of the loading process has them.  Parameters, buffers, hooks and the rest pickle as usual."""
+        state = dict(self.__dict__)
+        for key in ("spec", "_native", "_bound"):
+            state.pop(key, None)
+        state["_spec_name"] = self.spec.name
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        name = state.pop("_spec_name")
+        try:
+            spec = registry.spec(name)
+        except UnknownActivationError:
+            raise UnknownActivationError(
+                f"unknown activation {name!r}; load its plugin first (register the entry in this process "
+                "before loading a model that holds it)"
+            ) from None
+        super().__setstate__(state)
+        self.spec = spec
+        self._resolve()
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        """TorchScript cannot compile the catalog's formulas (Python functions of a namespace): refuse
+        with the way that works instead of the compiler's error deep inside a formula."""
+        raise TypeError(
+            f"actlab activations do not support TorchScript ({self.spec.name}); use torch.compile or torch.export"
+        )
 
     @staticmethod
     def _learnable_names(spec: Spec, learnable: bool | tuple[str, ...] | list[str]) -> tuple[str, ...]:
