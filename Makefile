@@ -3,6 +3,9 @@
 #                packages, and write the lab report to actlab-report/ (make demo is the same)
 #   make test    create .venv when absent, install actlab with its test tools, PyTorch (CPU) and the
 #                experiment datasets' packages, and run the tests
+# and one more for the model-compatibility tests (tiny transformers and timm models, compiled and exported):
+#   make compat  create .venv-compat (torch and torchvision that timm imports together: several GB)
+#                and run the tests marked compat
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -10,7 +13,9 @@ PIP     = $(BIN)/python -m pip install --quiet --disable-pip-version-check -c co
 
 REPORT ?= actlab-report
 
-.PHONY: report demo test install install-report install-test accuracy clean
+COMPAT  = .venv-compat
+
+.PHONY: report demo test compat install install-report install-test accuracy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +24,7 @@ install: $(BIN)/python
 	$(PIP) -e .
 
 install-test: $(BIN)/python
-	$(PIP) -e '.[test,torch,experiments,compat]'
+	$(PIP) -e '.[test,torch,experiments,hf]'
 
 install-report: $(BIN)/python
 	$(PIP) -e '.[torch,experiments]'
@@ -32,8 +37,15 @@ demo: report
 test: install-test
 	$(BIN)/python -m pytest
 
+$(COMPAT)/bin/python:
+	$(PYTHON) -m venv $(COMPAT)
+
+compat: $(COMPAT)/bin/python
+	$(COMPAT)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints-compat.txt -e '.[test,compat]'
+	$(COMPAT)/bin/python -m pytest -m compat tests/compat
+
 accuracy: install
 	$(BIN)/actlab accuracy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(COMPAT) .pytest_cache .hypothesis

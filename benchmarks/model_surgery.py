@@ -1,132 +1,112 @@
-"""Model surgery on tiny Hugging Face models: what is found, what is swapped, and what changes.
+"""Model surgery on tiny transformers and timm models: what is found, swapped, and what changes.
 
-Each model is built from a small config (random weights, nothing downloaded), its activation
-modules swapped for actlab's module computing the same function (the catalog entry each one is
-recognised as), and the swapped model compared with the original on the same input, in float32
-and float64: the largest |Δ| of the output, and of the parameters' gradients (of the output's sum)
-over the largest gradient.  0 means the same kernel runs (F.gelu, F.silu); where transformers
-writes the formula out in Python (GPT-2's and T5's NewGELUActivation, CLIP's QuickGELUActivation)
-the two round differently.
+The models are the compatibility tests' (``tests/compat/test_models.py``: built from small configs,
+random weights, nothing downloaded). Each model's activation modules are swapped for actlab's module
+computing the same function, and the swapped model is compared with the original on the same input,
+in float32 and float64: the largest |Δ| of the output, and of the parameters' gradients over the
+largest gradient. 0 means the same kernel runs (F.gelu, F.silu, F.hardswish); where a library writes
+the formula out in Python (GPT-2's and T5's NewGELUActivation, CLIP's QuickGELUActivation) the two
+round differently. Then the swapped float32 model goes through one ``torch.compile(fullgraph=True)``
+forward and backward, ``torch.export`` (saved and loaded), and ``torch.save``/``torch.load``; each
+column says "ok" with the largest |Δ| from eager, or the first line of the error.
 
-    python benchmarks/model_surgery.py      # needs transformers
+    python benchmarks/model_surgery.py        # transformers models; timm's too where timm imports
+    .venv-compat/bin/python benchmarks/model_surgery.py   # after `make compat`: all of them
 """
 
 from __future__ import annotations
 
 import copy
+import io
+import sys
+from pathlib import Path
+from typing import Any
 
+import pytest
 import torch
-from torch import nn
 
 import actlab.torch as at
 
-
-def models() -> dict[str, tuple[nn.Module, str]]:
-    """Tiny models of each family, with the catalog entry their activations compute."""
-    import transformers as tf
-
-    small = {"vocab_size": 50}
-    return {
-        "BERT": (
-            tf.BertModel(
-                tf.BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37, **small)
-            ),
-            "gelu",
-        ),
-        "GPT-2": (
-            tf.GPT2Model(
-                tf.GPT2Config(n_embd=32, n_layer=2, n_head=2, n_positions=16, bos_token_id=0, eos_token_id=0, **small)
-            ),
-            "gelu_tanh",
-        ),
-        "Llama": (
-            tf.LlamaModel(
-                tf.LlamaConfig(
-                    hidden_size=32,
-                    intermediate_size=37,
-                    num_hidden_layers=2,
-                    num_attention_heads=2,
-                    num_key_value_heads=1,
-                    **small,
-                )
-            ),
-            "silu",
-        ),
-        "Qwen2": (
-            tf.Qwen2Model(
-                tf.Qwen2Config(
-                    hidden_size=32,
-                    intermediate_size=37,
-                    num_hidden_layers=2,
-                    num_attention_heads=2,
-                    num_key_value_heads=1,
-                    **small,
-                )
-            ),
-            "silu",
-        ),
-        "T5 (encoder)": (
-            tf.T5EncoderModel(
-                tf.T5Config(
-                    d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=2, feed_forward_proj="gated-gelu", **small
-                )
-            ),
-            "gelu_tanh",
-        ),
-        "CLIP text": (
-            tf.CLIPTextModel(
-                tf.CLIPTextConfig(
-                    hidden_size=32,
-                    intermediate_size=37,
-                    num_hidden_layers=2,
-                    num_attention_heads=2,
-                    max_position_embeddings=16,
-                    bos_token_id=0,
-                    eos_token_id=0,
-                    pad_token_id=0,
-                    **small,
-                )
-            ),
-            "quick_gelu",
-        ),
-    }
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.compat.test_models import CASES, build, run, swap_for_the_same
 
 
-def _run(model: nn.Module, ids: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    model.zero_grad()
-    out = model(input_ids=ids).last_hidden_state
-    out.sum().backward()
-    return out.detach(), [p.grad.detach().clone() for p in model.parameters() if p.grad is not None]
-
-
-def compare(model: nn.Module, entry: str, dtype: torch.dtype) -> tuple[int, int, float, float]:
-    """(found, swapped, max |Δ| output, max |Δ| gradient / max |gradient|) of swapping ``entry`` for itself."""
-    torch.manual_seed(0)
-    original = copy.deepcopy(model).to(dtype).eval()
+def _diffs(name: str, dtype: torch.dtype) -> tuple[int, int, float, float]:
+    """(found, swapped, max |Δ| output, max |Δ| gradient / max |gradient|): each site swapped for its own function."""
+    case = CASES[name]
+    original = build(name, dtype)
     swapped = copy.deepcopy(original)
     found = len(at.find_activations(original))
-    n = len(at.replace_activations(swapped, entry, entry))
-    ids = torch.randint(0, 50, (2, 7), generator=torch.Generator().manual_seed(1))
-    y0, g0 = _run(original, ids)
-    y1, g1 = _run(swapped, ids)
+    n = len(swap_for_the_same(swapped))
+    y0, g0 = run(case, original, dtype)
+    y1, g1 = run(case, swapped, dtype)
     dy = float((y0 - y1).abs().max())
     dg = max(float((a - b).abs().max()) for a, b in zip(g0, g1, strict=True))
-    scale = max(float(a.abs().max()) for a in g0)
-    return found, n, dy, dg / scale
+    return found, n, dy, dg / max(float(a.abs().max()) for a in g0)
+
+
+def _attempt(fn: Any) -> str:
+    try:
+        return f"ok ({fn():.2g})"
+    except Exception as exc:  # the table reports what fails, in one line
+        return f"fails: {type(exc).__name__}: {str(exc).splitlines()[0][:60]}"
+
+
+def _paths(name: str) -> tuple[str, str, str]:
+    """compile, export and save/load of the swapped float32 model: ok (max |Δ| from eager) or the error."""
+    case = CASES[name]
+    model = build(name)
+    swap_for_the_same(model)
+    eager, _ = run(case, model, torch.float32)
+
+    def compiled() -> float:
+        y, _ = run(case, torch.compile(model, fullgraph=True), torch.float32)
+        torch._dynamo.reset()
+        return float((y - eager).abs().max())
+
+    with torch.no_grad():
+        ref = case.output(model(**case.inputs(torch.float32)))
+
+    def exported() -> float:
+        with torch.no_grad():
+            buf = io.BytesIO()
+            torch.export.save(torch.export.export(model, (), case.inputs(torch.float32)), buf)
+            buf.seek(0)
+            y = case.output(torch.export.load(buf).module()(**case.inputs(torch.float32)))
+        return float((y - ref).abs().max())
+
+    def saved() -> float:
+        buf = io.BytesIO()
+        torch.save(model, buf)
+        buf.seek(0)
+        with torch.no_grad():
+            y = case.output(torch.load(buf, weights_only=False)(**case.inputs(torch.float32)))
+        return float((y - ref).abs().max())
+
+    return _attempt(compiled), _attempt(exported), _attempt(saved)
 
 
 def main() -> None:
-    torch.manual_seed(0)
-    grad = "max |Δ∇| / max |∇|"
-    print(f"| model | activation class | found | swapped | max |Δ| f32 | max |Δ| f64 | {grad} f32 | {grad} f64 |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for label, (model, entry) in models().items():
-        classes = sorted({type(m).__name__ for _, m in at.find_activations(model)})
-        found, n, dy32, dg32 = compare(model, entry, torch.float32)
-        _, _, dy64, dg64 = compare(model, entry, torch.float64)
+    grad = "max |Δ∇|/max |∇|"
+    print(
+        f"| model | classes → entries | found | swapped | max |Δ| f32 | max |Δ| f64 | {grad} f32 | {grad} f64 "
+        "| compile (fullgraph, fwd+bwd) | export + load | save + load |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|---|---|")
+    for name in CASES:
+        try:
+            model = build(name)
+        except pytest.skip.Exception as exc:  # its library is not installed here
+            print(f"| {name} | not run: {exc} |")
+            continue
+        pairs = sorted({f"{type(m).__name__} → {at.catalog_entry(m)[0]}" for _, m in at.find_activations(model)})
+        found, n, dy32, dg32 = _diffs(name, torch.float32)
+        _, _, dy64, dg64 = _diffs(name, torch.float64)
+        paths = " | ".join(_paths(name))
         print(
-            f"| {label} | {', '.join(classes)} → {entry} | {found} | {n} "
-            f"| {dy32:.2g} | {dy64:.2g} | {dg32:.2g} | {dg64:.2g} |"
+            f"| {name} | {', '.join(pairs)} | {found} | {n} | {dy32:.2g} | {dy64:.2g} | {dg32:.2g} | {dg64:.2g} "
+            f"| {paths} |",
+            flush=True,
         )
 
 

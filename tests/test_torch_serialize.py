@@ -301,3 +301,15 @@ def test_exported_program_loads_once_actlab_torch_is_imported(tmp_path: Path) ->
     assert "failed to resolve torch.ops.actlab.apply.default to an operator" in run.stderr
     assert "custom op is not registered" in run.stderr
     assert torch.equal(torch.load(tmp_path / "y.pt"), model(x))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch deprecates its TorchScript exporter
+def test_onnx_export_is_refused_in_one_line() -> None:
+    # the TorchScript-based exporter (dynamo=False) meets the generic operator: actlab's refusal, not
+    # torch's "unrecognized namespace"
+    from actlab.torch._ops import ONNX_REFUSAL
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), at.get("mish", exact=True))
+    with pytest.raises(Exception, match="has no ONNX form; export the model with torch.export") as info:
+        torch.onnx.export(model, (torch.randn(2, 4),), io.BytesIO(), dynamo=False)
+    assert ONNX_REFUSAL.split("{")[0] in str(info.value)

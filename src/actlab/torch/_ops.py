@@ -525,3 +525,27 @@ def _vjp_backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
 
 apply_op.register_autograd(_apply_backward, setup_context=_apply_setup)
 vjp_op.register_autograd(_vjp_backward, setup_context=_vjp_setup)
+
+
+ONNX_REFUSAL = (
+    "actlab's generic operator (actlab::apply: {name}) has no ONNX form; export the model with torch.export "
+    "instead (and `import actlab.torch` where it is loaded), or swap in modules with a native kernel"
+)
+
+
+def _refuse_onnx(g: Any, x: Any, weights: Any, name: Any, *rest: Any) -> Any:
+    """The TorchScript-based ONNX exporter's symbolic for ``actlab::apply``: a one-line refusal in place of
+    "unrecognized namespace" (the catalog's formulas are Python, which ONNX cannot hold)."""
+    from torch.onnx.errors import SymbolicValueError
+
+    label = name if isinstance(name, str) else "an activation"
+    raise SymbolicValueError(ONNX_REFUSAL.format(name=label), x)
+
+
+def _register_onnx_refusal() -> None:
+    from torch.onnx import register_custom_op_symbolic
+
+    register_custom_op_symbolic("actlab::apply", _refuse_onnx, 1)
+
+
+_register_onnx_refusal()
