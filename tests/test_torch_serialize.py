@@ -310,6 +310,6 @@ def test_onnx_export_is_refused_in_one_line() -> None:
     from actlab.torch._ops import ONNX_REFUSAL
 
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), at.get("mish", exact=True))
-    with pytest.raises(Exception, match="has no ONNX form; export the model with torch.export") as info:
+    with pytest.raises(Exception, match=r"has no ONNX form; export the model with torch\.export") as info:
         torch.onnx.export(model, (torch.randn(2, 4),), io.BytesIO(), dynamo=False)
     assert ONNX_REFUSAL.split("{")[0] in str(info.value)
