@@ -33,10 +33,13 @@ def test_extremes_warning_free_nan_propagating(act: actlab.Activation, dtype: ty
 
 
 def _limit(values: np.ndarray) -> np.ndarray:
-    """What the value at ±inf must be, judged from the value at ±1e300."""
+    """What the value at ±inf must be, judged from the value at ±1e300: a function that grows at
+    least like √|x| (sqrtsoftplus) is beyond 1e150 there and one that decays at least like 1/√|x|
+    (its derivative) below 1e-150; no nonzero finite limit is that large or that small."""
     out = values.copy()
-    big = np.abs(values) >= 1e250
+    big = np.abs(values) >= 1e100
     out[big] = np.sign(values[big]) * np.inf
+    out[np.abs(values) <= 1e-100] = 0.0
     return out
 
 

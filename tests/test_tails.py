@@ -171,9 +171,9 @@ def test_limits_at_infinity_are_correctly_rounded(act: actlab.Activation) -> Non
                 refs["f'"] = accuracy.derivative_at(f, float(far))[0]
         for what, ref in refs.items():
             y = _evaluate(act, sign * math.inf, what)
-            if abs(ref) > 1e30:  # unbounded: f(±inf) is ±inf
+            if abs(ref) > 1e15:  # unbounded: f(±inf) is ±inf (√|x| growth, sqrtsoftplus, is 1e20 at 1e40)
                 assert y == math.copysign(math.inf, ref), f"{act!r} {what}({sign * math.inf})"
-            elif abs(ref) < 1e-60:  # decays to 0
+            elif abs(ref) < 1e-15:  # decays to 0 (1/√|x| decay, sqrtsoftplus', is 5e-21 at 1e40)
                 assert y == 0.0, f"{act!r} {what}({sign * math.inf}) = {y!r}"
             else:
                 assert y == float(ref), f"{act!r} {what}({sign * math.inf}) = {y!r}, limit {float(ref)!r}"

@@ -299,7 +299,10 @@ def _approached(act: Activation, oracle: _Oracle | None, at: float, side: float,
         with mpmath.workdps(ORACLE_DPS):
             here, there = oracle(at), oracle(side * 1e3 * max(SPAN, abs(at)))
             if here is not None and there is not None:
-                return bool(sign * (there - here) < -_floor(oracle, at))
+                # mpmath's rounding is relative: a limit 0 approached by 1e-325 (laplace's Φ((x - μ)/σ)
+                # at x = -10, 0 in float64) is still approached, however far below the absolute floor
+                relative = mpmath.mpf(10) ** (30 - ORACLE_DPS) * max(abs(here), abs(there))
+                return bool(sign * (there - here) < -min(_floor(oracle, at), relative))
     with np.errstate(all="ignore"):
         return float(act.derivative(at)) != 0.0
 
