@@ -1366,7 +1366,7 @@ ENTRIES: tuple[Elementwise, ...] = (
             ),
         ),
         formula=(
-            r"f(x) = \tfrac{1}{2}\left(1 + \mathrm{erf}\left(\frac{x - \mu}{\sigma\sqrt{2}}\right)\right)"
+            r"f(x) = \frac{1}{2}\left(1 + \mathrm{erf}\left(\frac{x - \mu}{\sigma\sqrt{2}}\right)\right)"
             r" = \Phi\left(\frac{x - \mu}{\sigma}\right)"
         ),
         derivative_formula=r"f'(x) = \frac{1}{\sigma}\,\varphi\left(\frac{x - \mu}{\sigma}\right)",
