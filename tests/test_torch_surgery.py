@@ -149,6 +149,23 @@ def test_register_module_class_by_class_and_by_name() -> None:
         at.register_module_class(3, "relu")  # type: ignore[arg-type]
 
 
+def test_a_nan_is_forgiven_only_where_the_exact_value_is_below_the_tolerance() -> None:
+    class RootSoftplus(nn.Module):  # softplus(x).sqrt(): its gradient is 0·inf = NaN at x = -1000
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.softplus(x).sqrt()
+
+    class NaNBelowZero(nn.Module):  # NaN where the exact f' is far above the tolerance
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = torch.nn.functional.softplus(x).sqrt()
+            return torch.where(x < -5, y * torch.nan, y)
+
+    at.register_module_class(RootSoftplus, "sqrtsoftplus")
+    at.register_module_class(NaNBelowZero, "sqrtsoftplus")
+    assert at.catalog_entry(RootSoftplus()) == ("sqrtsoftplus", {})
+    assert at.catalog_entry(NaNBelowZero()) is None
+    assert "sqrtsoftplus gives" in at.unrecognised()[at.foreign.qualname(NaNBelowZero)]
+
+
 def test_swapping_for_the_same_entry_keeps_the_parameters() -> None:
     torch.manual_seed(0)
     prelu = nn.PReLU(4)
