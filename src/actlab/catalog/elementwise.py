@@ -667,7 +667,7 @@ def _xielu_kinks(p: Params) -> tuple[Kink, ...]:
 LAPLACE_MU = 0.707107
 """μ of MEGA's laplace attention activation as transformers writes it (≈ 1/√2, to 6 digits)."""
 LAPLACE_SIGMA = 0.282095
-"""σ of the same (≈ 1/√(4π), to 6 digits): then f(x) approximates relu(x)² near μ in value and slope."""
+"""σ of the same (≈ 1/√(4π), to 6 digits): f(μ) = 1/2 and f′(μ) = 1/(σ√(2π)) ≈ √2 then match relu(x)² at μ."""
 
 LAPLACE_TAIL = 37.0
 """Beyond this |z|, e^{-z²/2} is a subnormal float64 (from |z| ≈ 37.6): φ(z)/σ is formed by
@@ -1380,7 +1380,7 @@ ENTRIES: tuple[Elementwise, ...] = (
         uses=("attention weights in MEGA (instead of softmax)",),
         notes=(
             "Φ(z) is computed as ndtr(z) = erfc(-z/√2)/2, never (1 + erf(z/√2))/2, which is 0 from "
-            "x ≈ μ - 8.3σ in float64; far below μ f and f' reach their smallest subnormal values.",
+            "x ≈ μ - 8.37σ in float64; far below μ f and f' reach their smallest subnormal values.",
         ),
     ),
     Elementwise(
