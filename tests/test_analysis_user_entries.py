@@ -83,6 +83,11 @@ NAIVE_DERIVATIVES: dict[str, Any] = {
     "squareplus": lambda x, p, xp: (1 + x / xp.sqrt(x * x + p.b)) / 2,
     "snake": lambda x, p, xp: 1 + 2 * xp.sin(p.alpha * x) * xp.cos(p.alpha * x),
     "xielu": _xielu_slope,
+    "laplace": lambda x, p, xp: xp.exp(-(((x - p.mu) / p.sigma) ** 2) / 2) / (p.sigma * math.sqrt(2 * math.pi)),
+    # the hand derivative σ(x)/(2√log(1 + eˣ)) is σ/0 = inf from x ≈ −37 (and 0/0 below exp's underflow),
+    # where f′ ≈ e^{x/2}/2 is finite: a formula that gives no value there cannot be analysed into one,
+    # so this copy keeps the entry's own derivative (its forward is still the textbook one)
+    "sqrtsoftplus": lambda x, p, xp: actlab.spec("sqrtsoftplus").derivative(x, p, xp),
 }
 
 
