@@ -838,25 +838,25 @@ def _check_outputs(db: str, figures: str | None) -> None:
 
 def _compare_names(text: str) -> tuple[list[str], list[str]]:
     """The canonical names of ``--activations``, each once, and a note on each name given more than once."""
+    from .experiments.api import activation_names
+
     given = [n.strip() for n in text.split(",") if n.strip()]
     if not given:
         raise UsageError("--activations needs at least one name (comma-separated, e.g. relu,gelu)")
+    names = activation_names(given)
     canonical: dict[str, list[str]] = {}
     for n in given:
-        spec = registry.spec(n)
-        if spec.kind != "elementwise":
-            raise UsageError(
-                f"compare trains elementwise activations; {spec.name} is {'an' if spec.kind[0] in 'aeiou' else 'a'} "
-                f"{spec.kind} activation "
-                "(`actlab list --kind elementwise` shows those it can train)"
-            )
-        canonical.setdefault(spec.name, []).append(n)
+        canonical.setdefault(registry.spec(n).name, []).append(n)
     notes = [
         f"actlab: note: {name} is given {len(spellings)} times ({', '.join(spellings)}); training it once"
         for name, spellings in canonical.items()
         if len(spellings) > 1
     ]
-    return list(canonical), notes
+    return names, notes
+
+
+def _is_import_path(text: str) -> bool:
+    return ":" in text and all(part.isidentifier() for part in text.replace(":", ".").split("."))
 
 
 def _check_compare(args: argparse.Namespace) -> list[str]:
@@ -864,17 +864,32 @@ def _check_compare(args: argparse.Namespace) -> list[str]:
     returns the activations' canonical names (each once: a repeat is trained once, and said so)."""
     import importlib.util
 
+    from .experiments.api import baseline_name
     from .experiments.datasets import DATASETS, NEEDS
+    from .experiments.runner import BUILTIN_MODELS, OPTIMIZERS
 
     names, notes = _compare_names(args.activations)
-    if args.dataset not in DATASETS:
+    baseline_name(args.baseline, names)
+    if args.dataset not in DATASETS and not _is_import_path(args.dataset):
         hint = suggest(args.dataset, DATASETS)
-        raise UsageError(f"unknown dataset {args.dataset!r}{hint}; choose from {', '.join(DATASETS)}")
+        raise UsageError(
+            f"unknown dataset {args.dataset!r}{hint}; choose from {', '.join(DATASETS)} or give package.module:loader"
+        )
+    if args.model not in BUILTIN_MODELS and not _is_import_path(args.model):
+        hint = suggest(args.model, BUILTIN_MODELS)
+        raise UsageError(
+            f"unknown model {args.model!r}{hint}; choose from {', '.join(BUILTIN_MODELS)} "
+            "or give package.module:factory"
+        )
+    if args.optimizer not in OPTIMIZERS and not _is_import_path(args.optimizer):
+        hint = suggest(args.optimizer, OPTIMIZERS)
+        raise UsageError(f"unknown optimizer {args.optimizer!r}{hint}; choose from {', '.join(OPTIMIZERS)}")
     for value, what in (
         (args.seeds, "--seeds"),
         (args.epochs, "--epochs"),
         (args.depth, "--depth"),
         (args.width, "--width"),
+        (args.batch_size, "--batch-size"),
         (args.workers, "--workers"),
     ):
         if value < 1:
@@ -903,16 +918,20 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     names = _check_compare(args)  # all of it before PyTorch is imported or --db is created
 
     from ._progress import bar
-    from .experiments import ResultsStore, configs, summarise, sweep
+    from .experiments import ResultsStore
+    from .experiments.api import execute, prepare
 
-    todo = configs(
-        args.dataset, args.model, names, args.seeds, epochs=args.epochs, depth=args.depth, width=args.width, lr=args.lr
-    )
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # --model/--dataset package.module:name from the current folder
+    plan = prepare(
+        args.model, args.dataset, names, seeds=args.seeds, epochs=args.epochs, baseline=args.baseline,
+        optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size, depth=args.depth, width=args.width,
+        tag=args.tag,
+    )  # fmt: skip
     with ResultsStore(args.db) as store:
-        done = store.finished()
-        pending = sum(c.key() not in done for c in todo)
+        pending = plan.pending(store)
         if not args.json:
-            print(_compare_plan(args, names, len(todo), pending), file=sys.stderr, flush=True)
+            print(_compare_plan(args, names, len(plan.todo), pending), file=sys.stderr, flush=True)
 
         with bar(pending, "starting", unit="run", tick=1.0) as b:
 
@@ -920,20 +939,22 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                 at_work = ", ".join(f"{c.activation} seed {c.seed}" for c in configs)
                 b.set_description_str(f"training {at_work}")
 
-            ran = sweep(todo, store, workers=args.workers, progress=lambda i, total, c: b.update(), running=running)
-        rows = summarise(store, todo)
-        keys = {c.key() for c in todo}
-        results = [r for r in store.runs() if r["key"] in keys]
+            result = execute(
+                plan, store, workers=args.workers, progress=lambda i, total, c: b.update(), running=running
+            )
     if args.figures:
         from .experiments.figures import comparison_figures
 
-        comparison_figures(results, rows, args.figures)
+        comparison_figures(result, args.figures)
     if args.json:
-        _emit_json({"ran": ran, "skipped": len(todo) - ran, "table": rows})
+        _emit_json({"ran": result.ran, "skipped": len(plan.todo) - result.ran, **result.as_dict()})
         return 0
-    print(f"{args.dataset}, {args.model}: {_runs(ran)} trained, {len(todo) - ran} already in {args.db}")
-    table = [(r["rank"], r["activation"], r["runs"], _accuracy_text(r)) for r in rows]
-    print(_table(table, ("rank", "activation", "runs", "test accuracy (mean ± 95% CI)")))
+    failed = sum(len(r["failed_seeds"]) for r in result.rows())
+    print(
+        f"{result.title()}: {_runs(result.ran)} trained, {len(plan.todo) - result.ran} already in {args.db}"
+        + (f", {failed} diverged or failed" if failed else "")
+    )
+    print(result.text())
     return 0
 
 
@@ -959,40 +980,94 @@ def _runs(n: int) -> str:
     return f"{n} run" if n == 1 else f"{n} runs"
 
 
-def _accuracy_text(row: dict[str, Any]) -> str:
-    """Mean ± half the 95% interval; a single run has no interval, and says so rather than print ± nan."""
-    if row["runs"] < 2 or not math.isfinite(row["ci95"]):
-        return f"{row['test_acc']:.4f} (one seed: no interval)"
-    return f"{row['test_acc']:.4f} ± {row['ci95']:.4f}"
-
-
 def _cmd_results(args: argparse.Namespace) -> int:
     import csv
     from pathlib import Path
 
     from .experiments import ResultsStore
+    from .experiments.comparison import comparisons
+    from .experiments.runner import final_metric
 
     if not Path(args.db).exists():
         raise UsageError(f"no results file {args.db}; `actlab compare` writes one")
     with ResultsStore(args.db) as store:
         runs = list(store.runs())
-    flat = [{**r["config"], **{k: v for k, v in r["result"]["final"].items()}, "key": r["key"]} for r in runs]
-    if args.csv:
-        fields = list(flat[0]) if flat else ["key"]
-        writer = csv.DictWriter(sys.stdout, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(
-            {k: (json.dumps(v) if isinstance(v, (list, tuple)) else v) for k, v in row.items()} for row in flat
-        )
-    elif args.json:
-        _emit_json(runs)
-    else:
-        rows = [
-            (r["dataset"], r["model"], r["activation"], r["seed"], r["epochs"], f"{r['test_acc']:.4f}") for r in flat
+        groups = comparisons(store) if runs and not args.runs else []
+    if args.runs:
+        flat = [
+            {
+                "setting": _setting(r["config"]),
+                **r["config"],
+                "status": r["status"],
+                "final_metric": final_metric(r["result"]),
+                "metric": r["result"].get("metric", "accuracy"),
+                "seconds": r["result"].get("seconds", (r["result"].get("final") or {}).get("seconds")),
+                "error": r["result"].get("error", ""),
+                "key": r["key"],
+            }
+            for r in runs
         ]
-        print(_table(rows, ("dataset", "model", "activation", "seed", "epochs", "test acc")))
-        print(f"\n{len(flat)} finished runs in {args.db}")
+        if args.json:
+            _emit_json(runs)
+        elif args.csv:
+            _write_csv(csv, flat)
+        else:
+            rows = [
+                (r["dataset"], r["model"], r["activation"], r["seed"], r["epochs"], r["status"], _metric(r))
+                for r in flat
+            ]
+            print(_table(rows, ("dataset", "model", "activation", "seed", "epochs", "status", "final metric")))
+            print(f"\n{len(flat)} runs in {args.db}")
+        return 0
+    if args.json:
+        _emit_json([g.as_dict() for g in groups])
+    elif args.csv:
+        _write_csv(
+            csv,
+            [
+                {"setting": g.setting, "title": g.title(), **{k: v for k, v in row.items() if k != "failed_seeds"},
+                 "failed_seeds": " ".join(map(str, row["failed_seeds"]))}
+                for g in groups
+                for row in g.rows()
+            ],
+        )  # fmt: skip
+    else:
+        for i, g in enumerate(groups):
+            if i:
+                print()
+            print(f"{g.title()} [{g.setting}]")
+            print(g.text())
+        print(f"\n{len(runs)} runs in {len(groups)} comparison{'s' if len(groups) != 1 else ''} in {args.db}")
     return 0
+
+
+def _setting(config: dict[str, Any]) -> str:
+    from .experiments.runner import setting_key
+
+    return setting_key(config)
+
+
+def _metric(row: dict[str, Any]) -> str:
+    v = row["final_metric"]
+    return "-" if not math.isfinite(v) else f"{v:.4f}"
+
+
+def _write_csv(csv: Any, rows: list[dict[str, Any]]) -> None:
+    """Rows as CSV on stdout: lists as JSON, NaN as an empty cell."""
+    fields: list[str] = []
+    for row in rows:
+        fields += [k for k in row if k not in fields]
+    writer = csv.DictWriter(sys.stdout, fieldnames=fields or ["setting"])
+    writer.writeheader()
+
+    def cell(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return json.dumps(v)
+        if isinstance(v, float) and not math.isfinite(v):
+            return ""
+        return "" if v is None else v
+
+    writer.writerows({k: cell(v) for k, v in row.items()} for row in rows)
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
@@ -1151,14 +1226,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="train the same model with several activations and seeds on real data (resumable)",
         description="Train one model per activation and seed; finished runs are kept in --db and skipped on a re-run.",
     )
-    p.add_argument("--dataset", default="moons", help="mnist1d, digits, spirals or moons (default moons)")
-    p.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+    p.add_argument(
+        "--dataset",
+        default="moons",
+        help="mnist1d, digits, spirals, moons (default), or package.module:loader, a function returning the data",
+    )
+    p.add_argument(
+        "--model", default="mlp", help="mlp (default), cnn, or package.module:factory (activation module -> model)"
+    )
     p.add_argument("--activations", default="relu,gelu,silu,tanh", help="comma-separated names")
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--baseline", help="the activation the others are tested against (default: the first)")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per activation (default 5)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--depth", type=int, default=3, help="hidden layers of the MLP")
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--optimizer", default="adam", help="adam (default), adamw, sgd, or package.module:function")
+    p.add_argument("--tag", default="", help="your code's version: runs of another tag are not taken for this one's")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--db", default="actlab-results.sqlite", help="results file (default ./actlab-results.sqlite)")
     p.add_argument("--figures", metavar="DIR", help="write learning_curves.png and accuracy.png there")
@@ -1189,8 +1274,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_cmd_plot)
 
-    p = sub.add_parser("results", help="list or export the finished runs of the results store")
+    p = sub.add_parser(
+        "results", help="the comparisons in the results store with their paired statistics; export them or the runs"
+    )
     p.add_argument("--db", default="actlab-results.sqlite")
+    p.add_argument("--runs", action="store_true", help="the runs themselves, one row each, instead of the statistics")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true", help="CSV on stdout")
     fmt.add_argument("--json", action="store_true", help="JSON on stdout")

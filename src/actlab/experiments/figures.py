@@ -50,27 +50,81 @@ def dying_relu_figure(runs: dict[str, dict[str, Any]], path: str | Path) -> Path
     return save(fig, path)
 
 
-def comparison_figures(results: list[dict[str, Any]], table: list[dict[str, Any]], directory: str | Path) -> list[Path]:
-    """Learning curves (test accuracy per epoch, mean over seeds) and final accuracy with 95% CIs, as
-    ``learning_curves.png`` and ``accuracy.png`` in ``directory`` (created if its parent exists)."""
+def _history_metric(row: dict[str, Any]) -> float:
+    value = row.get("test_metric", row.get("test_acc"))
+    return float("nan") if value is None else float(value)
+
+
+def comparison_figures(comparison: Any, directory: str | Path) -> list[Path]:
+    """The figures of one comparison (:class:`actlab.experiments.comparison.Comparison`) in ``directory``
+    (created if its parent exists):
+
+    - ``learning_curves.png``: the test metric per epoch, mean over seeds, one line per activation;
+    - ``differences.png``: each activation's paired difference from the baseline with its 95% t
+      interval, marked by verdict, the baseline at 0;
+    - ``metric_vs_seconds.png``: every run's final metric against its training seconds.
+    """
     plt = _pyplot()
     directory = make_folder(directory)
+    c = comparison
+    colours = {a: f"C{i % 10}" for i, a in enumerate(c.activations)}
     curves: dict[str, list[list[float]]] = {}
-    for r in results:
-        curves.setdefault(r["config"]["activation"], []).append([e["test_acc"] for e in r["result"]["history"]])
+    for r in c.runs:
+        label = r["config"]["activation"] if not r["config"].get("params") else _label(r["config"])
+        rows = [_history_metric(e) for e in r["result"].get("history", [])]
+        if rows:
+            curves.setdefault(label, []).append(rows)
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name, rows in curves.items():
+    for name in c.activations:
+        rows = curves.get(name)
+        if not rows:
+            continue
         n = min(len(x) for x in rows)
-        ax.plot(np.arange(1, n + 1), np.mean([x[:n] for x in rows], axis=0), label=name)
-    ax.set(xlabel="epoch", ylabel="test accuracy (mean over seeds)")
+        ax.plot(np.arange(1, n + 1), np.nanmean([x[:n] for x in rows], axis=0), label=name, color=colours[name])
+    ax.set(xlabel="epoch", ylabel=f"test {c.metric} (mean over seeds)")
     ax.legend(fontsize=8)
-    first = save(fig, directory / "learning_curves.png")
+    paths = [save(fig, directory / "learning_curves.png")]
+
+    fig, ax = plt.subplots(figsize=(6.4, 0.5 + 0.45 * max(2, len(c.activations))))
+    paired = {p.activation: p for p in c.paired}
+    ys = np.arange(len(c.activations))[::-1]
+    marks = {"better": "#2a7", "worse": "#c33", "no detectable difference": "#888", "not tested": "#bbb"}
+    for y, name in zip(ys, c.activations, strict=True):
+        p = paired.get(name)
+        if p is None:
+            ax.plot([0], [y], "D", color="k")
+            continue
+        if np.isfinite(p.mean):
+            lo, hi = p.ci_t
+            if np.isfinite(lo):
+                ax.plot([lo, hi], [y, y], color=marks.get(p.verdict, "#888"), lw=2)
+            ax.plot([p.mean], [y], "o", color=marks.get(p.verdict, "#888"))
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(ys, [n + (" (baseline)" if n == c.baseline else "") for n in c.activations], fontsize=8)
+    better = "higher" if c.higher_is_better else "lower"
+    ax.set_xlabel(f"Δ {c.metric} vs {c.baseline}, paired over seeds (95% t interval; {better} is better)")
+    handles = [plt.Line2D([], [], color=v, marker="o", lw=2, label=k) for k, v in marks.items() if k != "not tested"]
+    ax.legend(handles=handles, fontsize=7, loc="best")
+    paths.append(save(fig, directory / "differences.png"))
+
     fig, ax = plt.subplots(figsize=(6, 4))
-    names = [r["activation"] for r in table]
-    ax.bar(names, [r["test_acc"] for r in table], yerr=[np.nan_to_num(r["ci95"]) for r in table], capsize=4)
-    ax.set(ylabel="final test accuracy (mean ± 95% CI)")
-    lo = min(r["test_acc"] for r in table)
-    ax.set_ylim(max(0.0, lo - 0.1), 1.0)
-    ax.tick_params(axis="x", rotation=30)
-    second = save(fig, directory / "accuracy.png")
-    return [first, second]
+    from .runner import final_metric
+
+    for name in c.activations:
+        pts = [
+            (float(r["result"].get("seconds", float("nan"))), final_metric(r["result"]))
+            for r in c.runs
+            if _label(r["config"]) == name
+        ]
+        xs, ys2 = zip(*pts, strict=True) if pts else ((), ())
+        ax.scatter(xs, ys2, label=name, color=colours[name], s=18)
+    ax.set(xlabel="training seconds per run", ylabel=f"final test {c.metric}")
+    ax.legend(fontsize=8)
+    paths.append(save(fig, directory / "metric_vs_seconds.png"))
+    return paths
+
+
+def _label(config: dict[str, Any]) -> str:
+    from .runner import arm_label
+
+    return arm_label(config)

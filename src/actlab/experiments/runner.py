@@ -22,17 +22,35 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..catalog import registry
-from ..errors import PluginError
+from ..errors import ActlabError, PluginError
+from .seeds import derive
 from .store import ResultsStore
+
+if TYPE_CHECKING:
+    from .data import Data
+
+
+BUILTIN_MODELS = ("mlp", "cnn")
+OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
 @dataclass(frozen=True)
 class RunConfig:
+    """One training run: everything that decides its result, and so its key in the results store.
+
+    ``dataset`` and ``model`` are a built-in name (``mnist1d``, ``mlp``), an import path
+    ``package.module:attribute`` that every process can import, or ``python:…``, an object handed
+    to :func:`actlab.experiments.compare` in this process (its fingerprint: the function's qualified
+    name, the module's architecture, a hash of the data).  ``depth`` and ``width`` size the built-in
+    models only.  ``tag`` is the user's version of code the key cannot see into: change it when the
+    model or data code changes, and finished runs are not mistaken for the new code's.
+    """
+
     dataset: str
     model: str
     activation: str
@@ -43,24 +61,202 @@ class RunConfig:
     lr: float = 1e-3
     batch_size: int = 128
     params: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    optimizer: str = "adam"
+    task: str = "classification"
+    tag: str = ""
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:24]
 
+    def setting(self) -> str:
+        """The key of the comparison this run belongs to: everything but the activation and the seed."""
+        return setting_key(asdict(self))
+
+
+def setting_key(config: dict[str, Any]) -> str:
+    """A stored configuration's comparison: the hash of everything but activation, parameters and seed."""
+    rest = {k: v for k, v in config.items() if k not in ("activation", "params", "seed")}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def arm_label(config: dict[str, Any]) -> str:
+    """An activation as a comparison names it: the catalog name, with its parameters where set."""
+    params = config.get("params") or ()
+    if not params:
+        return str(config["activation"])
+    return f"{config['activation']}({', '.join(f'{k}={v}' for k, v in params)})"
+
+
+# --- what a configuration names: models, data, tasks and optimizers, resolved in any process ---
+
+_OBJECTS: dict[str, Any] = {}
+"""Objects given to :func:`compare` in this process, by their ``python:…`` reference (sent to workers)."""
 
 _DATA: dict[tuple[str, int], Any] = {}
 
 
-def _dataset(name: str) -> Any:
-    from .datasets import load
+def _import(ref: str, what: str) -> Any:
+    """``package.module:attribute`` (or ``package.module.attribute``), imported."""
+    import importlib
 
-    if (name, 0) not in _DATA:
-        _DATA[(name, 0)] = load(name, seed=0)  # the split is fixed; the seed varies the training
-    return _DATA[(name, 0)]
+    module, sep, attr = ref.partition(":")
+    if not sep:
+        module, _, attr = ref.rpartition(".")
+    if not module or not attr:
+        raise ActlabError(f"{what} {ref!r} is neither a built-in name nor an import path package.module:name")
+    try:
+        obj: Any = importlib.import_module(module)
+    except ImportError as exc:
+        raise ActlabError(f"{what} {ref!r}: cannot import {module} ({exc})") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ActlabError(f"{what} {ref!r}: {module} has no attribute {attr!r}") from None
+    return obj
+
+
+def resolve(ref: str, what: str) -> Any:
+    """The object a configuration's ``model``, ``dataset``, ``task`` or ``optimizer`` names."""
+    if ref.startswith("python:"):
+        if ref not in _OBJECTS:
+            raise ActlabError(f"{what} {ref} was given to compare() in another process; pass it again")
+        return _OBJECTS[ref]
+    return _import(ref, what)
+
+
+def dataset(ref: str, batch_size: int = 128) -> Data:
+    """A configuration's data: a built-in dataset, a loader imported and called, or an object."""
+    from .data import as_data
+    from .datasets import DATASETS, load
+
+    if (ref, batch_size) not in _DATA:
+        if ref in DATASETS:
+            raw: Any = load(ref, seed=0)  # the split is fixed; the seed varies the training
+        else:
+            raw = resolve(ref, "dataset")
+            if callable(raw) and not isinstance(raw, (tuple, list)):
+                try:
+                    raw = raw()
+                except Exception as exc:
+                    raise ActlabError(f"the dataset loader {ref} raised {_one_line(exc)}") from None
+        _DATA[(ref, batch_size)] = as_data(raw, batch_size)
+    return _DATA[(ref, batch_size)]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _elementwise_site(module: Any) -> bool:
+    from ..torch.surgery import site_of
+
+    site = site_of(module)
+    return site is not None and site.kind == "elementwise"
+
+
+def build_model(config: RunConfig, data: Data) -> Any:
+    """The model of a run, its weights drawn from the run's shared streams.
+
+    Built-in models: every Linear and convolution drawn from (seed, "init", module path) and
+    scaled by the activation's gain (:func:`actlab.torch.init.init_`).  A factory is called with
+    the activation module once PyTorch's generator is seeded from (seed, "build"); a model given
+    as a module is deep-copied and its elementwise activation modules swapped
+    (:func:`actlab.torch.replace_activations`).  Then every submodule with ``reset_parameters``
+    is reset from (seed, "init", its path): a parameter of the same path and shape gets the same
+    draw under every activation.
+    """
+    import copy
+
+    import torch
+    from torch import nn
+
+    from ..torch import Activation
+    from ..torch.init import init_
+    from ..torch.surgery import replace_activations
+    from .models import build
+
+    params = dict(config.params)
+    torch.manual_seed(derive(config.seed, "build"))
+    if config.model in BUILTIN_MODELS:
+        if not data.tensors:
+            raise ActlabError(f"the built-in {config.model} model trains on tensors; give a factory for other data")
+        xtr, ytr = data.train.tensors
+        _, yte = data.test.tensors
+        classes = int(max(ytr.max(), yte.max())) + 1
+        model = build(config.model, tuple(xtr.shape[1:]), classes, config.activation, config.depth, config.width)
+        for path, m in model.named_modules():
+            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+                torch.manual_seed(derive(config.seed, "init", path))
+                init_(m, config.activation, **params)
+        return model
+    obj = resolve(config.model, "model")
+    if isinstance(obj, nn.Module):
+        model = copy.deepcopy(obj)
+        swapped = replace_activations(model, _elementwise_site, config.activation, **params)
+        if not swapped:
+            raise ActlabError(
+                f"the model {type(obj).__name__} has no elementwise activation module to swap "
+                "(activations called as functions, F.relu in forward, cannot be swapped: give a factory)"
+            )
+    elif callable(obj):
+        act = Activation(config.activation, **params)
+        try:
+            model = obj(act)
+        except Exception as exc:
+            raise ActlabError(f"the model factory {_describe(obj)} raised {_one_line(exc)}") from None
+        if not isinstance(model, nn.Module):
+            raise ActlabError(f"the model factory {_describe(obj)} returned {type(model).__name__}, not an nn.Module")
+        if not any(isinstance(m, Activation) and m.name == act.name for m in model.modules()):
+            raise ActlabError(
+                f"the model factory {_describe(obj)} did not put the activation module it was given in the "
+                "model (use it, or a copy, wherever the activation goes)"
+            )
+    else:
+        raise ActlabError(f"model must be an nn.Module or a factory activation -> nn.Module; got {type(obj).__name__}")
+    for path, m in model.named_modules():
+        if hasattr(m, "reset_parameters") and not isinstance(m, Activation):
+            torch.manual_seed(derive(config.seed, "init", path))
+            m.reset_parameters()
+    return model
+
+
+def _describe(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
+
+
+def optimizer(config: RunConfig, parameters: Any) -> Any:
+    import torch
+
+    if config.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=config.lr)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(parameters, lr=config.lr)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=config.lr, momentum=0.9)
+    make = resolve(config.optimizer, "optimizer")
+    return make(parameters, config.lr)
+
+
+def task(config: RunConfig) -> Any:
+    from .tasks import TASKS, Task
+
+    if config.task in TASKS:
+        return TASKS[config.task]
+    t = resolve(config.task, "task")
+    if not isinstance(t, Task):
+        raise ActlabError(f"task {config.task} is a {type(t).__name__}, not an actlab.experiments.tasks.Task")
+    return t
 
 
 def run(config: RunConfig) -> dict[str, Any]:
-    """Train one model and return its per-epoch history (deterministic for a configuration)."""
+    """Train one model and return its record: per-epoch history, final metrics, status.
+
+    Deterministic for a configuration.  A run whose loss becomes NaN or infinite stops there with
+    status ``"diverged"``; one that raises returns status ``"failed"`` with the error in one line
+    (the sweep records it and goes on).
+    """
     import torch
 
     _leave_interrupts_to_the_driver()
@@ -69,58 +265,103 @@ def run(config: RunConfig) -> dict[str, Any]:
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread per run: runs are reproducible and workers do not compete
+    start = time.perf_counter()
     try:
         with compiling_expected():  # a fused kernel compiling is part of a run's time, shown by the sweep's bar
             return _train(config)
+    except Exception as exc:
+        return {
+            "status": "failed",
+            "error": _one_line(exc),
+            "history": [],
+            "final": {"test_metric": None},
+            "seconds": time.perf_counter() - start,
+        }
     finally:
         torch.set_num_threads(threads)
 
 
 def _train(config: RunConfig) -> dict[str, Any]:
     import torch
-    from torch import nn
 
-    from ..torch.init import init_
     from ..torch.monitor import ActivationMonitor
-    from .models import build
 
-    torch.manual_seed(config.seed)
-    xtr, ytr, xte, yte = _dataset(config.dataset)
-    classes = int(max(ytr.max(), yte.max())) + 1
-    model = build(config.model, tuple(xtr.shape[1:]), classes, config.activation, config.depth, config.width)
-    init_(model, config.activation)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    gen = torch.Generator().manual_seed(config.seed)
-    history = []
+    data = dataset(config.dataset, config.batch_size)
+    t = task(config)
+    model = build_model(config, data)
+    opt = optimizer(config, model.parameters())
+    history: list[dict[str, Any]] = []
+    record: dict[str, Any] = {
+        "status": "ok",
+        "metric": t.metric_name,
+        "higher_is_better": t.higher_is_better,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
     start = time.perf_counter()
+    steps_per_epoch = max(1, math.ceil(len(data) / config.batch_size))
     for epoch in range(1, config.epochs + 1):
         model.train()
-        order = torch.randperm(len(xtr), generator=gen)
-        with ActivationMonitor(model, window=max(1, len(xtr) // config.batch_size)) as monitor:
-            for i in range(0, len(xtr), config.batch_size):
-                idx = order[i : i + config.batch_size]
+        torch.manual_seed(derive(config.seed, "epoch", epoch))  # dropout and other draws while training
+        total, count = 0.0, 0
+        with ActivationMonitor(model, window=steps_per_epoch) as monitor:
+            for step, (x, y) in enumerate(data.train_batches(config.seed, epoch)):
                 opt.zero_grad()
-                loss = nn.functional.cross_entropy(model(xtr[idx]), ytr[idx])
+                loss = t.loss(model(x), y)
+                if not torch.isfinite(loss):
+                    record.update(status="diverged", diverged_at={"epoch": epoch, "step": step})
+                    break
                 loss.backward()
                 opt.step()
+                total += float(loss.detach()) * y.numel()
+                count += y.numel()
             layers = monitor.summary()
-        model.eval()
-        with torch.no_grad():
-            tr_out, te_out = model(xtr), model(xte)
-            row = {
-                "epoch": epoch,
-                "train_loss": nn.functional.cross_entropy(tr_out, ytr).item(),
-                "train_acc": (tr_out.argmax(1) == ytr).double().mean().item(),
-                "test_loss": nn.functional.cross_entropy(te_out, yte).item(),
-                "test_acc": (te_out.argmax(1) == yte).double().mean().item(),
-                "dead": float(np.mean([s.dead_fraction for s in layers])),
-                "grad_first_over_last": layers[0].grad_norm / layers[-1].grad_norm
-                if layers[-1].grad_norm
-                else math.nan,
-                "seconds": time.perf_counter() - start,
-            }
+        if record["status"] == "diverged":
+            break
+        row = {"epoch": epoch, "train_loss": total / max(count, 1), **_evaluate(model, data, t)}
+        row["dead"] = float(np.mean([s.dead_fraction for s in layers])) if layers else math.nan
+        row["grad_first_over_last"] = (
+            layers[0].grad_norm / layers[-1].grad_norm if layers and layers[-1].grad_norm else math.nan
+        )
+        row["seconds"] = time.perf_counter() - start
         history.append(row)
-    return {"history": history, "final": history[-1]}
+        if not math.isfinite(row["test_loss"]):
+            record.update(status="diverged", diverged_at={"epoch": epoch, "step": None})
+            break
+    record["history"] = history
+    record["seconds"] = time.perf_counter() - start
+    if record["status"] == "ok":
+        record["final"] = history[-1]
+    else:
+        record["final"] = {"test_metric": None, "epoch": len(history)}
+    return record
+
+
+def _evaluate(model: Any, data: Data, t: Any) -> dict[str, float]:
+    """The test set's loss and metric, each one average over all its items."""
+    import torch
+
+    model.eval()
+    loss_sum = metric_sum = 0.0
+    items = metric_items = 0
+    with torch.no_grad():
+        for x, y in data.test_batches():
+            out = model(x)
+            loss_sum += float(t.loss(out, y)) * y.numel()
+            items += y.numel()
+            s, n = t.metric(out, y)
+            metric_sum += s
+            metric_items += n
+    return {"test_loss": loss_sum / max(items, 1), "test_metric": metric_sum / max(metric_items, 1)}
+
+
+def final_metric(result: dict[str, Any]) -> float:
+    """A stored run's final test metric; NaN for a run that diverged or failed.  Runs recorded before
+    the metric was named (classification only) hold it as ``test_acc``."""
+    final = result.get("final") or {}
+    value = final.get("test_metric", final.get("test_acc"))
+    if result.get("status", "ok") != "ok" or value is None:
+        return math.nan
+    return float(value)
 
 
 def configs(
@@ -143,6 +384,9 @@ def sweep(
 ) -> int:
     """Run the configurations the store does not hold; commit each as it finishes. Returns how many ran.
 
+    A run that diverges is finished (its result is that it diverged); one that raised is recorded
+    with its error, the sweep goes on, and the next sweep tries it again.
+
     ``progress(i, total, config)`` is called as each run finishes (the ``i``-th of ``total``);
     ``running(configs)`` whenever the set of runs at work changes (runs are handed to the workers
     one at a time, as each finishes, so that this set is what is training)."""
@@ -164,7 +408,8 @@ def sweep(
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["torch", "actlab.experiments.runner"])
     queue = iter(pending)
-    start: dict[str, Any] = {"initializer": _start_worker, "initargs": (_worker_sources(pending),)}
+    shipped = _shipped_objects(pending)
+    start: dict[str, Any] = {"initializer": _start_worker, "initargs": (_worker_sources(pending), shipped)}
     _start_forkserver_deaf_to_interrupts()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, **start) as pool:
         futures: dict[Future[dict[str, Any]], RunConfig] = {}
@@ -267,8 +512,35 @@ def unshippable_message(local: list[str]) -> str:
     )
 
 
-def _start_worker(sources: tuple[registry.PluginSource, ...]) -> None:
-    """Pool initializer: load the driver's plugin sources, so that the worker's catalog is the driver's.
+def _shipped_objects(pending: list[RunConfig]) -> bytes:
+    """The ``python:…`` objects the pending runs name (models, data, tasks, optimizers given to
+    :func:`compare`), pickled once for every worker; refused before any work starts when they cannot be
+    (a lambda, a closure, a function of an interactive session)."""
+    import pickle
+    import sys
+
+    refs = {ref for c in pending for ref in (c.model, c.dataset, c.task, c.optimizer) if ref.startswith("python:")}
+    objects = {ref: _OBJECTS[ref] for ref in refs if ref in _OBJECTS}
+    for ref, obj in objects.items():
+        module = getattr(obj, "__module__", None)
+        if module == "__main__" and not getattr(sys.modules.get("__main__"), "__file__", None):
+            raise PluginError(
+                f"{_describe(obj)} was defined in an interactive session, so worker processes cannot load it: "
+                "define it in a module, or run with workers=1"
+            )
+        try:
+            pickle.dumps(obj)
+        except Exception as exc:
+            raise PluginError(
+                f"{ref.split(':', 2)[1]} {_describe(obj)} cannot be sent to worker processes ({_one_line(exc)}): "
+                "define it at the top level of a module, or run with workers=1"
+            ) from None
+    return pickle.dumps(objects)
+
+
+def _start_worker(sources: tuple[registry.PluginSource, ...], objects: bytes = b"") -> None:
+    """Pool initializer: load the driver's plugin sources, so that the worker's catalog is the driver's,
+    and the objects given to :func:`compare` (models, data) that the runs name.
 
     Any executor that runs an initializer (Ray, Dask) can start its workers the same way.  A
     failure is kept and raised by every task: an initializer that raises breaks the pool with
@@ -279,6 +551,14 @@ def _start_worker(sources: tuple[registry.PluginSource, ...]) -> None:
         registry.load_sources(sources)
     except Exception as exc:
         _worker_error = f"a worker process could not load the plugins: {exc}"
+        return
+    if objects:
+        import pickle
+
+        try:
+            _OBJECTS.update(pickle.loads(objects))
+        except Exception as exc:
+            _worker_error = f"a worker process could not load the model or data it was given: {_one_line(exc)}"
 
 
 def _run_in_worker(config: RunConfig) -> dict[str, Any]:
@@ -286,24 +566,3 @@ def _run_in_worker(config: RunConfig) -> dict[str, Any]:
     if _worker_error is not None:
         raise PluginError(_worker_error)
     return run(config)
-
-
-def summarise(store: ResultsStore, todo: list[RunConfig]) -> list[dict[str, Any]]:
-    """Mean ± 95% confidence interval of the final test accuracy per activation, ranked."""
-    from scipy import stats  # here, not at the top: a command checks its arguments without it (a second)
-
-    wanted = {c.key(): c for c in todo}
-    by_activation: dict[str, list[float]] = {}
-    for r in store.runs():
-        c = wanted.get(r["key"])
-        if c is not None:
-            by_activation.setdefault(c.activation, []).append(r["result"]["final"]["test_acc"])
-    rows = []
-    for name, accs in by_activation.items():
-        a = np.array(accs)
-        half = float(stats.t.ppf(0.975, len(a) - 1) * a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else math.nan
-        rows.append({"activation": name, "runs": len(a), "test_acc": float(a.mean()), "ci95": half})
-    rows.sort(key=lambda r: -r["test_acc"])
-    for rank, r in enumerate(rows, 1):
-        r["rank"] = rank
-    return rows

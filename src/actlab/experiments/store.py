@@ -1,5 +1,10 @@
 """The results store: one embedded SQLite file, one row per finished run.
 
+Two tables: ``runs`` (key, configuration, result, status, time) and ``comparisons`` (what a
+comparison asked for: its activations in order and its baseline, by the setting its runs share).
+A run's status is ``ok``, ``diverged`` (finished: its loss became NaN) or ``failed`` (it raised;
+kept with its error, and run again by the next sweep).
+
 Each run is written in its own transaction when it finishes, so a sweep killed at any
 moment (SIGKILL included) keeps every run it had finished; running the sweep again skips
 them.  A file that is not an actlab results database (or not a database at all) is refused
@@ -20,7 +25,7 @@ from typing import Any
 from .._io import OutputError, check_file, file_mode
 from ..errors import ActlabError, Interrupted
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x61637462  # "actb": marks the file as an actlab results database
 DEFAULT_PATH = "actlab-results.sqlite"
 
@@ -34,14 +39,17 @@ class ResultsStore:
 
     def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
         self.path = Path(path)
-        fresh = not self.path.exists() or self.path.stat().st_size == 0
-        created = not self.path.exists()
-        if created:  # SQLite would say only "unable to open database file"
+        in_memory = str(path) == ":memory:"
+        fresh = in_memory or not self.path.exists() or self.path.stat().st_size == 0
+        created = not in_memory and not self.path.exists()
+        if in_memory:
+            pass
+        elif created:  # SQLite would say only "unable to open database file"
             check_file(self.path, "the results file")
         elif self.path.is_dir():
             raise StoreError(f"{self.path} is a folder; name a results file (--db FILE)")
         try:
-            self._db = sqlite3.connect(self.path, timeout=30)
+            self._db = sqlite3.connect(":memory:" if in_memory else self.path, timeout=30)
             app = self._db.execute("PRAGMA application_id").fetchone()[0]
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -63,11 +71,34 @@ class ResultsStore:
                     self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     self._db.execute(
                         "CREATE TABLE IF NOT EXISTS runs (key TEXT PRIMARY KEY, config TEXT NOT NULL, "
-                        "result TEXT NOT NULL, finished REAL NOT NULL)"
+                        "result TEXT NOT NULL, finished REAL NOT NULL, status TEXT NOT NULL DEFAULT 'ok')"
                     )
                 if created:  # SQLite creates its files 0o644 whatever the umask; give it what open() would
                     os.chmod(self.path, file_mode())
             self._db.execute("PRAGMA journal_mode = WAL")
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Bring a file of an earlier schema to this one, keeping its runs (schema 1 had no status
+        column and no comparisons table)."""
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(runs)")}
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "status" in columns and "comparisons" in tables:
+            return
+        with self._db:
+            if "status" not in columns:
+                self._db.execute("ALTER TABLE runs ADD COLUMN status TEXT NOT NULL DEFAULT 'ok'")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS comparisons (setting TEXT PRIMARY KEY, activations TEXT NOT NULL, "
+                "baseline TEXT NOT NULL, updated REAL NOT NULL)"
+            )
+            if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @classmethod
+    def memory(cls) -> ResultsStore:
+        """A store that lives in memory only, for a comparison not worth keeping."""
+        return cls(":memory:")
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -100,18 +131,43 @@ class ResultsStore:
         raise Interrupted(f"{runs} kept in {self.path}; the same command resumes") from None
 
     def finished(self) -> set[str]:
-        return {r[0] for r in self._db.execute("SELECT key FROM runs")}
+        """Keys of the runs a sweep skips: every run but those that failed."""
+        return {r[0] for r in self._db.execute("SELECT key FROM runs WHERE status != 'failed'")}
 
     def add(self, key: str, config: dict[str, Any], result: dict[str, Any]) -> None:
-        """Record one finished run, atomically."""
+        """Record one run, atomically (a failed run of the same key is replaced)."""
+        status = str(result.get("status", "ok"))
         with self._writing(), self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO runs (key, config, result, finished) VALUES (?, ?, ?, ?)",
-                (key, json.dumps(config, sort_keys=True), json.dumps(result), time.time()),
+                "INSERT OR REPLACE INTO runs (key, config, result, finished, status) VALUES (?, ?, ?, ?, ?)",
+                (key, json.dumps(config, sort_keys=True), json.dumps(result), time.time(), status),
             )
 
     def runs(self) -> Iterator[dict[str, Any]]:
-        for key, config, result, finished in self._db.execute(
-            "SELECT key, config, result, finished FROM runs ORDER BY finished"
+        for key, config, result, finished, status in self._db.execute(
+            "SELECT key, config, result, finished, status FROM runs ORDER BY finished"
         ):
-            yield {"key": key, "config": json.loads(config), "result": json.loads(result), "finished": finished}
+            yield {
+                "key": key,
+                "config": json.loads(config),
+                "result": json.loads(result),
+                "finished": finished,
+                "status": status,
+            }
+
+    def record_comparison(self, setting: str, activations: list[str], baseline: str) -> None:
+        """What a comparison asked for: its activations in order and the baseline the others are tested against."""
+        with self._writing(), self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO comparisons (setting, activations, baseline, updated) VALUES (?, ?, ?, ?)",
+                (setting, json.dumps(activations), baseline, time.time()),
+            )
+
+    def comparisons(self) -> dict[str, dict[str, Any]]:
+        """The recorded comparisons by setting: ``{"activations": [...], "baseline": name}``."""
+        return {
+            setting: {"activations": json.loads(acts), "baseline": baseline}
+            for setting, acts, baseline in self._db.execute(
+                "SELECT setting, activations, baseline FROM comparisons ORDER BY updated"
+            )
+        }
