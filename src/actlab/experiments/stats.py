@@ -169,7 +169,7 @@ def _t_test(mean: float, sd: float, n: int) -> float:
 def _power(nc: float, df: int, crit: float) -> float:
     """Power of the two-sided t-test with critical value ``crit``: ``P(T > crit) + P(T < −crit)``,
     ``T`` noncentral t with ``df`` degrees of freedom and noncentrality ``nc``."""
-    return float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
+    return float(stats.nct.sf(crit, df, nc) + stats.nct.sf(crit, df, -nc))  # cdf(−crit, nc) is NaN for some nc
 
 
 def _mde(sd: float, n: int, level: float, power: float = POWER) -> float:
