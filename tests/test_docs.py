@@ -54,3 +54,26 @@ def test_readme_learnable_example_runs() -> None:
         assert [n for n, _ in layer.named_parameters()] == ["a"]  # type: ignore[attr-defined]
     finally:
         actlab.unregister("scaled_tanh")
+
+
+def test_readme_own_model_example_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's residual MLP through ``compare``: trained, stored, tested against ReLU (fewer seeds
+    and epochs here than the README's, which are the closing numbers' command)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    code = _block("### Your own model and data")
+    assert "seeds=5, epochs=20" in code
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, object] = {"__name__": "readme_example"}
+    exec(compile(code.replace("seeds=5, epochs=20", "seeds=2, epochs=1"), "README.md", "exec"), scope)
+    result = scope["result"]
+    rows = {r["activation"]: r for r in scope["rows"]}  # type: ignore[union-attr]
+    assert list(rows) == ["relu", "gelu", "silu", "tanh"] and rows["relu"]["baseline"]
+    assert all(r["finished"] == 2 for r in rows.values()) and 0.1 < rows["gelu"]["mean"] <= 1.0
+    assert rows["tanh"]["verdict"] in {"better", "worse", "no detectable difference"}
+    assert (tmp_path / "residual.sqlite").exists() and result.ran == 8  # type: ignore[attr-defined]
+    again = scope["compare"](  # type: ignore[operator]
+        scope["ResidualMLP"], scope["load"]("digits"), ["relu", "gelu", "silu", "tanh"], seeds=2, epochs=1, lr=3e-3,
+        db="residual.sqlite",
+    )  # fmt: skip
+    assert again.ran == 0 and again.rows() == result.rows()  # type: ignore[attr-defined]

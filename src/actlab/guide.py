@@ -199,24 +199,30 @@ def _facts(name: str) -> list[str]:
 
 
 def _measured(store: str | Path | None, names: list[str]) -> list[dict[str, Any]]:
-    """Comparisons in the results file that include the recommended activation: the mean test accuracy
-    of each activation, and the per-seed accuracies they come from."""
+    """Comparisons in the results file that include the recommended activation and measure accuracy:
+    the mean final accuracy of each activation, and the per-seed values they come from."""
     if store is None or not Path(store).exists():
         return []
     from .experiments import ResultsStore
+    from .experiments.runner import arm_label, final_metric, setting_key
 
-    groups: dict[tuple[Any, ...], dict[str, dict[int, float]]] = {}
+    groups: dict[str, dict[str, Any]] = {}
     with ResultsStore(store) as s:
-        for r in s.runs():  # compare like with like: same data, model and training budget
+        for r in s.runs():  # compare like with like: one setting (data, model, budget, tag)
+            if r["result"].get("metric", "accuracy") != "accuracy":
+                continue
             c = r["config"]
-            key = (c["dataset"], c["model"], c["depth"], c["width"], c["epochs"], c["lr"])
-            seeds = groups.setdefault(key, {}).setdefault(c["activation"], {})
-            seeds[int(c["seed"])] = float(r["result"]["final"]["test_acc"])
+            g = groups.setdefault(setting_key(c), {"config": c, "values": {}})
+            value = final_metric(r["result"])
+            if math.isfinite(value):
+                g["values"].setdefault(arm_label(c), {})[int(c["seed"])] = value
     out = []
-    for (dataset, model, depth, width, epochs, lr), accs in groups.items():
+    for g in groups.values():
+        accs, c = g["values"], g["config"]
         if names[0] in accs and len(accs) > 1:
             means = {k: sum(v.values()) / len(v) for k, v in accs.items()}
-            setting = f"{dataset}/{model} depth {depth} width {width}, {epochs} epochs, lr {lr:g}"
+            size = f" depth {c['depth']} width {c['width']}" if c["model"] in ("mlp", "cnn") else ""
+            setting = f"{c['dataset']}/{c['model']}{size}, {c['epochs']} epochs, lr {c['lr']:g}"
             out.append({"setting": setting, "test_acc": means, "per_seed": accs})
     return out
 
@@ -224,31 +230,26 @@ def _measured(store: str | Path | None, names: list[str]) -> list[dict[str, Any]
 def _against(choice: str, e: dict[str, Any]) -> str | None:
     """A comment where a comparison ranks another activation above the choice: is the difference real?
 
-    The runs of two activations with the same seed share the data split and the initial weights'
-    random stream, so they are compared in pairs (a paired t-test over the seeds both have)."""
-    from scipy import stats
+    The runs of two activations with the same seed share the data order and the initial weights' draw,
+    so they are compared in pairs (:func:`actlab.experiments.stats.paired`, a paired t-test over the
+    seeds both have)."""
+    from .experiments import stats
 
     means = e["test_acc"]
     best = max(means, key=lambda k: means[k])
     if best == choice or means[best] == means[choice]:
         return None
-    a, b = e["per_seed"][best], e["per_seed"][choice]
-    common = sorted(set(a) & set(b))
+    p = stats.paired(choice, best, e["per_seed"][choice], e["per_seed"][best])
     head = f"{best} scored above {choice} here ({means[best]:.3f} vs {means[choice]:.3f}"
-    if len(common) < 2:
-        return head + f"; {len(common)} seed in common: too few for a test, so this is not evidence against {choice})"
-    diffs = [a[s] - b[s] for s in common]
-    if all(d == diffs[0] for d in diffs):
-        p = 0.0 if diffs[0] != 0 else 1.0
-    else:
-        p = float(stats.ttest_rel([a[s] for s in common], [b[s] for s in common]).pvalue)
-    if p < 0.05:
+    if p.n < 2:
+        return head + f"; {p.n} seed in common: too few for a test, so this is not evidence against {choice})"
+    if p.p_t < 0.05:
         return head + (
-            f"; paired t-test over {len(common)} seeds, p = {p:.2g}: a difference at the 5% level — "
+            f"; paired t-test over {p.n} seeds, p = {p.p_t:.2g}: a difference at the 5% level — "
             f"in this setting the measurement favours {best} over the tree's {choice})"
         )
     return head + (
-        f"; paired t-test over {len(common)} seeds, p = {p:.2g}: not a significant difference, "
+        f"; paired t-test over {p.n} seeds, p = {p.p_t:.2g}: not a significant difference, "
         f"so the tree's {choice} stands)"
     )
 

@@ -705,68 +705,110 @@ def phenomena_page(parts: dict[str, Any]) -> str:
 # --- experiments ---------------------------------------------------------------------------
 
 
-def experiment_groups(store_path: Path) -> list[dict[str, Any]]:
-    """The store's runs grouped by setting (data, model, size, budget), each summarised."""
-    from ..experiments import ResultsStore, RunConfig, summarise
+def experiment_groups(store_path: Path) -> list[Any]:
+    """The store's comparisons (:func:`actlab.experiments.comparison.comparisons`), each with its statistics."""
+    from ..experiments import ResultsStore
+    from ..experiments.comparison import comparisons
 
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     with ResultsStore(store_path) as store:
-        runs = list(store.runs())
-        for r in runs:
-            c = r["config"]
-            key = (c["dataset"], c["model"], c["depth"], c["width"], c["epochs"], c["lr"], c.get("batch_size"))
-            groups.setdefault(key, []).append(r)
-        out = []
-        for key, members in groups.items():
-            todo = [
-                RunConfig(**{**m["config"], "params": tuple(tuple(p) for p in m["config"].get("params", ()))})
-                for m in members
+        return comparisons(store)
+
+
+VERDICT_CLASS = {"better": "better", "worse": "worse", "no detectable difference": "same", "not tested": "same"}
+
+
+def _ci(lo: float, hi: float) -> str:
+    return f"[{lo:+.3g}, {hi:+.3g}]" if math.isfinite(lo) and math.isfinite(hi) else "-"
+
+
+def _pval(p: float | None) -> str:
+    if p is None or not math.isfinite(p):
+        return "-"
+    return "< 0.001" if p < 0.001 else f"{p:.2g}"
+
+
+def comparison_section(c: Any, index: int, figures: list[str], linked: Collection[str]) -> list[object]:
+    """One comparison: its setting, the table of paired statistics with verdicts, the failures, the figures."""
+    rows = []
+    for r in c.rows():
+        own = "-" if not math.isfinite(r["mean"]) else f"{r['mean']:.4g}"
+        half = (r["ci95"][1] - r["ci95"][0]) / 2 if math.isfinite(r["ci95"][0]) else math.nan
+        runs = f"{r['finished']} of {r['runs']}" if r["failed_seeds"] else str(r["runs"])
+        cells: list[object] = [
+            name_link(r["activation"], "", linked),
+            runs,
+            own,
+            "-" if not math.isfinite(half) else f"± {half:.2g}",
+            "-" if not math.isfinite(r["seconds"]) else f"{r['seconds']:.1f}",
+        ]
+        if r["baseline"]:
+            cells += ["baseline", "", "", "", "", "", "", tag("span", "baseline", class_="verdict same")]
+        elif "difference" not in r:
+            cells += ["", "", "", "", "", "", "", tag("span", "not tested", class_="verdict same")]
+        else:
+            cells += [
+                "-" if not math.isfinite(r["difference"]) else f"{r['difference']:+.3g}",
+                _ci(*r["ci_t"]),
+                _ci(*r["ci_bootstrap"]),
+                _pval(r["p_t"]),
+                _pval(r["p_wilcoxon"]),
+                _pval(r["p_holm"]),
+                "-" if not math.isfinite(r["p_improve"]) else f"{r['p_improve']:.2f}",
+                tag(
+                    "span", r["verdict"], class_=f"verdict {VERDICT_CLASS.get(r['verdict'], 'same')}", title=r["reason"]
+                ),
             ]
-            out.append({"key": key, "runs": members, "table": summarise(store, todo)})
-    return out
+        rows.append(cells)
+    arrow = "higher is better" if c.higher_is_better else "lower is better"
+    n = len(c.seeds)
+    caption = (
+        f"Final test {c.metric} ({arrow}) over {n} seed{'s' if n != 1 else ''}, mean ± half its 95% t interval. "
+        f"Δ: the paired difference from {c.baseline} per seed (every activation of a seed trains from the same "
+        "initial draw and minibatch order), its 95% t and bootstrap intervals; p: paired t-test, Wilcoxon "
+        f"signed-rank (from 6 seeds) and the t-test's p after Holm–Bonferroni over the "
+        f"{max(1, len(c.activations) - 1)} candidates; P(better): the fraction of seeds where the activation beat "
+        f"{c.baseline}. A verdict says better or worse only where the Holm-adjusted p is below 0.05."
+    )
+    header = ["activation", "runs", c.metric, "95% CI", "s/run", "Δ", "95% CI (t)", "95% CI (bootstrap)", "p (t)"]
+    header += ["p (Wilcoxon)", "p (Holm)", "P(better)", "verdict"]
+    if all(p.p_wilcoxon is None for p in c.paired):  # fewer than 6 seeds: no Wilcoxon column
+        header.pop(9)
+        rows = [r[:9] + r[10:] for r in rows]
+    body: list[object] = [tag("h2", c.title(), id=f"setting-{index}")]
+    body.append(table(header, rows, numeric=list(range(1, len(header) - 1)), caption=caption))
+    reasons = [tag("li", tag("strong", p.activation), ": ", p.reason) for p in c.paired if p.verdict != "not tested"]
+    if reasons:
+        body.append(tag("ul", *reasons, class_="verdicts"))
+    failures = [
+        tag("li", f"{a} seed {f['seed']}: {f['status']}" + (f" ({f['detail']})" if f["detail"] else ""))
+        for a in c.activations
+        for f in c.failures(a)
+    ]
+    if failures:
+        body.append(tag("p", "Runs that diverged or failed count as failures and are left out of the pairs:"))
+        body.append(tag("ul", *failures, class_="warning"))
+    if n == 1:
+        body.append(
+            tag("p", "One seed: no interval and no test. Run more seeds to tell activations apart.", class_="warning")
+        )
+    captions = {
+        "learning": f"Learning curves: test {c.metric} per epoch, mean over seeds",
+        "differences": f"Paired difference from {c.baseline} with its 95% t interval, coloured by verdict",
+        "seconds": f"Final test {c.metric} against training seconds, one point per run",
+    }
+    for f in figures:
+        key = next((k for k in captions if k in f), None)
+        body.append(figure(f, "comparison", captions.get(key or "", "")))
+    return body
 
 
 def experiments_page(
-    groups: list[dict[str, Any]], figures_for: Callable[[int], list[str]], note: object, linked: Collection[str]
+    groups: list[Any], figures_for: Callable[[int], list[str]], note: object, linked: Collection[str]
 ) -> str:
     body: list[object] = [tag("p", note)]
-    for i, g in enumerate(groups):
-        dataset, model, depth, width, epochs, lr, _ = g["key"]
-        finals: dict[str, list[dict[str, Any]]] = {}
-        for r in g["runs"]:
-            finals.setdefault(r["config"]["activation"], []).append(r["result"]["final"])
-        rows = []
-        for t in g["table"]:
-            f = finals[t["activation"]]
-            rows.append(
-                (
-                    str(t["rank"]),
-                    name_link(t["activation"], "", linked),
-                    str(t["runs"]),
-                    f"{t['test_acc']:.4f}",
-                    "-" if math.isnan(t["ci95"]) else f"± {t['ci95']:.4f}",
-                    f"{np.mean([x['dead'] for x in f]):.3f}",
-                    f"{np.mean([x['seconds'] for x in f]):.1f}",
-                )
-            )
-        title = f"{dataset}, {model} (depth {depth}, width {width}), {epochs} epochs, lr {lr:g}"
-        body.append(tag("h2", title, id=f"setting-{i}"))
-        body.append(
-            table(
-                ["rank", "activation", "runs", "test accuracy", "95% CI", "dead fraction", "seconds per run"],
-                rows,
-                numeric=[0, 2, 3, 4, 5, 6],
-                caption="Final test accuracy, mean over seeds; dead fraction of hidden units in the last epoch.",
-            )
-        )
-        for f in figures_for(i):
-            caption = (
-                "Learning curves (test accuracy per epoch, mean over seeds)"
-                if "learning" in f
-                else "Final test accuracy with 95% confidence intervals"
-            )
-            body.append(figure(f, "comparison", caption))
+    for i, c in enumerate(groups):
+        body += comparison_section(c, i, figures_for(i), linked)
     if not groups:
         body.append(tag("p", "The results store holds no runs.", class_="warning"))
-    subtitle = "Activations compared by training real models"
+    subtitle = "Activations compared by training real models, with paired statistics"
     return page("Experiments", render(body), active="experiments", subtitle=subtitle)
