@@ -919,17 +919,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     from ._progress import bar
     from .experiments import ResultsStore
-    from .experiments.api import execute, prepare
+    from .experiments.api import execute, preflight, prepare
 
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())  # --model/--dataset package.module:name from the current folder
     plan = prepare(
         args.model, args.dataset, names, seeds=args.seeds, epochs=args.epochs, baseline=args.baseline,
         optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size, depth=args.depth, width=args.width,
-        tag=args.tag,
+        tag=args.tag, task=args.task,
     )  # fmt: skip
     with ResultsStore(args.db) as store:
         pending = plan.pending(store)
+        if pending:
+            preflight(plan.todo[0])  # a model and data that do not fit: one line, before anything is announced
         if not args.json:
             print(_compare_plan(args, names, len(plan.todo), pending), file=sys.stderr, flush=True)
 
@@ -1243,6 +1245,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--optimizer", default="adam", help="adam (default), adamw, sgd, or package.module:function")
+    p.add_argument(
+        "--task",
+        choices=["classification", "regression", "language_model"],
+        help="what to train and measure (default: what the targets imply)",
+    )
     p.add_argument("--tag", default="", help="your code's version: runs of another tag are not taken for this one's")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--db", default="actlab-results.sqlite", help="results file (default ./actlab-results.sqlite)")

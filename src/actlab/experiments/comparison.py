@@ -56,7 +56,8 @@ class Comparison:
             model = _short(model)
         extra = "" if c.get("optimizer", "adam") == "adam" else f", {c['optimizer']}"
         tag = f", tag {c['tag']}" if c.get("tag") else ""
-        return f"{_short(c['dataset'])}, {model}, {c['epochs']} epochs, lr {c['lr']:g}{extra}{tag}"
+        epochs = f"{c['epochs']} epoch{'s' if c['epochs'] != 1 else ''}"
+        return f"{_short(c['dataset'])}, {model}, {epochs}, lr {c['lr']:g}{extra}{tag}"
 
     def per_seed(self) -> dict[str, dict[int, float]]:
         """activation -> seed -> final metric (NaN where the run diverged or failed)."""
