@@ -156,7 +156,7 @@ class Comparison:
             ci = f"[{lo:+.3g}, {hi:+.3g}]" if math.isfinite(lo) else "-"
             verdict = r["verdict"]
             if verdict == "no detectable difference" and math.isfinite(r["mde"]):
-                verdict += f" (|Δ| < {r['mde']:.2g} undetectable)"
+                verdict += f" (detectable: |Δ| ≥ {r['mde']:.2g})"
             body.append(
                 [
                     r["activation"],
