@@ -168,8 +168,10 @@ def _t_test(mean: float, sd: float, n: int) -> float:
 
 def _power(nc: float, df: int, crit: float) -> float:
     """Power of the two-sided t-test with critical value ``crit``: ``P(T > crit) + P(T < −crit)``,
-    ``T`` noncentral t with ``df`` degrees of freedom and noncentrality ``nc``."""
-    return float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
+    ``T`` noncentral t with ``df`` degrees of freedom and noncentrality ``nc``.  The lower tail is taken
+    as ``P(T' > crit)`` with noncentrality ``−nc`` (the same number by symmetry): SciPy's ``nct.cdf``
+    returns NaN far in that tail, its ``sf`` does not."""
+    return float(stats.nct.sf(crit, df, nc) + stats.nct.sf(crit, df, -nc))
 
 
 def _mde(sd: float, n: int, level: float, power: float = POWER) -> float:
