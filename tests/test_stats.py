@@ -278,8 +278,9 @@ def test_failures_are_named_with_their_seeds_and_left_out() -> None:
 _values = st.floats(-1.0, 1.0, allow_nan=False, width=64)
 
 
+# up to 9 pairs: with ties, scipy's Wilcoxon enumerates all 2^n sign flips (slow at 12)
 @given(
-    st.integers(2, 12).flatmap(
+    st.integers(2, 9).flatmap(
         lambda n: st.tuples(st.lists(_values, min_size=n, max_size=n), st.lists(_values, min_size=n, max_size=n))
     )
 )

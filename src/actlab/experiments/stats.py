@@ -215,7 +215,10 @@ def _bootstrap(d: np.ndarray) -> tuple[float, float]:
 
 def _wilcoxon(d: np.ndarray) -> float | None:
     """Two-sided Wilcoxon signed-rank p (``scipy.stats.wilcoxon``, default zero handling) for at least
-    :data:`WILCOXON_MIN_PAIRS` pairs; 1.0 when every difference is zero (no signed ranks at all)."""
+    :data:`WILCOXON_MIN_PAIRS` pairs; 1.0 when every difference is zero (no signed ranks at all).
+
+    With ties or zeros and at most 13 pairs SciPy runs an exact permutation test over all ``2^n`` sign
+    flips (deterministic; up to about a second at 13 pairs), with more pairs the normal approximation."""
     if d.size < WILCOXON_MIN_PAIRS:
         return None
     if not np.any(d):
