@@ -168,8 +168,10 @@ def _t_test(mean: float, sd: float, n: int) -> float:
 
 def _power(nc: float, df: int, crit: float) -> float:
     """Power of the two-sided t-test with critical value ``crit``: ``P(T > crit) + P(T < −crit)``,
-    ``T`` noncentral t with ``df`` degrees of freedom and noncentrality ``nc``."""
-    return float(stats.nct.sf(crit, df, nc) + stats.nct.sf(crit, df, -nc))  # cdf(−crit, nc) is NaN for some nc
+    ``T`` noncentral t with ``df`` degrees of freedom and noncentrality ``nc``.  The lower tail is taken
+    as ``P(T' > crit)`` with noncentrality ``−nc`` (the same number by symmetry): SciPy's ``nct.cdf``
+    returns NaN far in that tail, its ``sf`` does not."""
+    return float(stats.nct.sf(crit, df, nc) + stats.nct.sf(crit, df, -nc))
 
 
 def _mde(sd: float, n: int, level: float, power: float = POWER) -> float:
@@ -213,7 +215,10 @@ def _bootstrap(d: np.ndarray) -> tuple[float, float]:
 
 def _wilcoxon(d: np.ndarray) -> float | None:
     """Two-sided Wilcoxon signed-rank p (``scipy.stats.wilcoxon``, default zero handling) for at least
-    :data:`WILCOXON_MIN_PAIRS` pairs; 1.0 when every difference is zero (no signed ranks at all)."""
+    :data:`WILCOXON_MIN_PAIRS` pairs; 1.0 when every difference is zero (no signed ranks at all).
+
+    With ties or zeros and at most 13 pairs SciPy runs an exact permutation test over all ``2^n`` sign
+    flips (deterministic; up to about a second at 13 pairs), with more pairs the normal approximation."""
     if d.size < WILCOXON_MIN_PAIRS:
         return None
     if not np.any(d):
