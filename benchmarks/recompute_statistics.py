@@ -66,8 +66,9 @@ def main(runs_csv: str, stats_csv: str) -> int:
                 continue  # no test, or a constant difference (t infinite): nothing for scipy to check
             t = stats.ttest_rel(x, y)
             ci = t.confidence_interval(0.95)
+            rng = np.random.default_rng(0)
             boot = stats.bootstrap(
-                (d,), np.mean, confidence_level=0.95, n_resamples=9999, method="percentile", rng=np.random.default_rng(0)
+                (d,), np.mean, confidence_level=0.95, n_resamples=9999, method="percentile", rng=rng
             ).confidence_interval
             got = {
                 "difference": float(d.mean()),

@@ -376,3 +376,21 @@ def test_compare_refuses_an_unknown_baseline_naming_the_activations() -> None:
 def test_bad_input_is_a_clear_error(call, match: str) -> None:
     with pytest.raises(ActlabError, match=match):
         call()
+
+
+def test_missing_seeds_can_be_absent_rather_than_failed() -> None:
+    """A store records failed runs as NaN, so a seed it lacks was never run: with missing="absent" it is
+    neither a failure of the activation nor a pair."""
+    values = {
+        "relu": {0: 0.90, 1: 0.91, 2: 0.89, 3: 0.92, 4: 0.90},
+        "gelu": {0: 0.93, 1: 0.94, 2: 0.93},  # run for three seeds only
+        "silu": {0: 0.91, 1: float("nan"), 2: 0.90, 3: 0.93, 4: 0.91},  # seed 1 diverged
+    }
+    arms, pairs = compare(values, "relu", missing="absent")
+    assert [a.failed for a in arms] == [(), (), (1,)] and [a.n for a in arms] == [5, 3, 4]
+    assert pairs[0].seeds == (0, 1, 2) and "failed" not in pairs[0].reason
+    assert pairs[1].seeds == (0, 2, 3, 4) and "seed 1" in pairs[1].reason
+    arms, pairs = compare(values, "relu")  # the default: a missing seed is a failure
+    assert arms[1].failed == (3, 4) and "seeds 3, 4" in pairs[0].reason
+    with pytest.raises(ActlabError, match="absent"):
+        compare(values, "relu", missing="skip")

@@ -239,7 +239,9 @@ def analyse(
     config = {k: first["config"].get(k) for k in SHARED if k in first["config"]}
     c = Comparison(setting_key(first["config"]), config, order, baseline, metric, higher, runs)
     values = c.per_seed()
-    c.arms, c.paired = stats.compare({a: values[a] for a in order}, baseline, higher_is_better=higher, alpha=alpha)
+    c.arms, c.paired = stats.compare(
+        {a: values[a] for a in order}, baseline, higher_is_better=higher, alpha=alpha, missing="absent"
+    )
     return c
 
 

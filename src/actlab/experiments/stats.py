@@ -340,11 +340,16 @@ def _paired(
     higher_is_better: bool,
     alpha: float,
     m: int,
+    both_ran: bool = False,
 ) -> tuple[Paired, str]:
-    """Everything of :func:`paired` but ``p_holm``/``verdict``/``reason``, and the failures clause."""
+    """Everything of :func:`paired` but ``p_holm``/``verdict``/``reason``, and the failures clause.
+    ``both_ran``: only the seeds both activations were run for are expected (a missing seed is absent)."""
     base = _finite_runs(baseline, base_values)
     cand = _finite_runs(candidate, cand_values)
-    expected = sorted(set(_expected(base_values, seeds, baseline)) | set(_expected(cand_values, None, candidate)))
+    if both_ran:
+        expected = sorted(set(_expected(base_values, None, baseline)) & set(_expected(cand_values, None, candidate)))
+    else:
+        expected = sorted(set(_expected(base_values, seeds, baseline)) | set(_expected(cand_values, None, candidate)))
     common = tuple(s for s in expected if s in base and s in cand)
     d = np.array([cand[s] - base[s] for s in common], dtype=float)
     n = len(common)
@@ -427,11 +432,15 @@ def compare(
     *,
     higher_is_better: bool = True,
     alpha: float = 0.05,
+    missing: str = "failure",
 ) -> tuple[list[Arm], list[Paired]]:
     """Summarise every activation and compare each other one against ``baseline``.
 
-    ``values`` maps activation -> (seed -> final metric).  The seeds expected of every activation
-    are all the seeds any of them has, so a seed an activation lacks counts as a failed run.
+    ``values`` maps activation -> (seed -> final metric).  With ``missing="failure"`` the seeds
+    expected of every activation are all the seeds any of them has, so a seed an activation lacks
+    counts as a failed run; with ``missing="absent"`` (a store where runs that fail are recorded as
+    NaN, so a missing seed was never asked for) an activation is expected for its own seeds only and
+    a pair for the seeds both were run for.
     Returns the arms in the order of ``values`` and one :class:`Paired` per other activation, in the
     same order, with ``p_holm`` adjusted by :func:`holm` over the candidates that could be tested
     (``m`` of them; the MDE uses level ``alpha / m``, Holm's strictest step).
@@ -442,18 +451,21 @@ def compare(
     if baseline not in values:
         names = ", ".join(repr(a) for a in values)
         raise StatsError(f"baseline {baseline!r} has no results; the activations with results are {names}")
+    if missing not in ("failure", "absent"):
+        raise StatsError(f"missing must be 'failure' or 'absent', got {missing!r}")
+    absent = missing == "absent"
     all_seeds: set[int] = set()
     for name, runs in values.items():
         _finite_runs(name, runs)  # checks keys and values before anything is computed
         all_seeds.update(int(s) for s in runs)
-    arms = [arm(name, runs, all_seeds) for name, runs in values.items()]
+    arms = [arm(name, runs, None if absent else all_seeds) for name, runs in values.items()]
     candidates = [name for name in values if name != baseline]
     # m must be known before the MDE: count the candidates with at least 2 pairs
     base_finite = _finite_runs(baseline, values[baseline])
     testable = [name for name in candidates if len(set(_finite_runs(name, values[name])) & set(base_finite)) >= 2]
     m = max(1, len(testable))
     drafts = [
-        _paired(baseline, name, values[baseline], values[name], all_seeds, higher_is_better, alpha, m)
+        _paired(baseline, name, values[baseline], values[name], all_seeds, higher_is_better, alpha, m, absent)
         for name in candidates
     ]
     adjusted = holm([r.p_t for r, _ in drafts])
