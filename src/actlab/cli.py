@@ -928,10 +928,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size, depth=args.depth, width=args.width,
         tag=args.tag, task=args.task,
     )  # fmt: skip
+    preflight(plan.todo[0])  # a model and data that do not fit: one line, before anything is announced or --db made
     with ResultsStore(args.db) as store:
         pending = plan.pending(store)
-        if pending:
-            preflight(plan.todo[0])  # a model and data that do not fit: one line, before anything is announced
         if not args.json:
             print(_compare_plan(args, names, len(plan.todo), pending), file=sys.stderr, flush=True)
 
