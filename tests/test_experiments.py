@@ -1,4 +1,4 @@
-"""Experiments: datasets, models, the resumable parallel runner and its SQLite results store."""
+"""Experiments: datasets, models, the resumable parallel runner, its SQLite results store, its comparisons."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 
 import actlab  # noqa: E402
 from actlab.cli import main  # noqa: E402
-from actlab.experiments import ResultsStore, StoreError, configs, run, summarise, sweep  # noqa: E402
+from actlab.experiments import ResultsStore, StoreError, comparisons, configs, run, sweep  # noqa: E402
 from actlab.experiments.datasets import load  # noqa: E402
 from actlab.experiments.models import build  # noqa: E402
 
@@ -54,10 +54,12 @@ def test_runs_are_deterministic_and_recorded(tmp_path: Path) -> None:
     with ResultsStore(tmp_path / "r.sqlite") as store:
         assert sweep(todo, store, workers=1) == 4
         assert sweep(todo, store, workers=1) == 0  # finished runs are skipped
-        rows = summarise(store, todo)
+        [comparison] = comparisons(store)
         history = next(store.runs())["result"]["history"]
-    assert {r["activation"] for r in rows} == {"relu", "selu"} and [r["rank"] for r in rows] == [1, 2]
-    assert len(history) == 2 and {"train_loss", "test_acc", "dead", "grad_first_over_last", "seconds"} <= set(
+    assert comparison.activations == ["relu", "selu"] and comparison.baseline == "relu"
+    assert comparison.metric == "accuracy" and comparison.seeds == [0, 1]
+    assert [r["finished"] for r in comparison.rows()] == [2, 2] and comparison.rows()[1]["pairs"] == 2
+    assert len(history) == 2 and {"train_loss", "test_loss", "test_metric", "dead", "grad_first_over_last"} <= set(
         history[0]
     )
 
@@ -72,7 +74,8 @@ def test_parallel_sweep_matches_serial(tmp_path: Path) -> None:
     with ResultsStore(tmp_path / "a.sqlite") as a, ResultsStore(tmp_path / "b.sqlite") as b:
         sweep(todo, a, workers=1)
         sweep(todo, b, workers=2)
-        assert summarise(a, todo) == summarise(b, todo)
+        [serial], [parallel] = comparisons(a), comparisons(b)
+    assert serial.per_seed() == parallel.per_seed() and serial.paired == parallel.paired
 
 
 def test_foreign_and_corrupt_files_are_refused(tmp_path: Path) -> None:
@@ -123,7 +126,11 @@ def test_a_sweep_killed_with_sigkill_resumes_to_the_same_table(tmp_path: Path) -
     assert resumed["ran"] == 6 - kept
     whole = tmp_path / "whole.sqlite"
     assert main([*args, "--db", str(whole)]) == 0
-    assert json.loads(_captured())["table"] == resumed["table"]
+    assert _but_time(json.loads(_captured())["rows"]) == _but_time(resumed["rows"])
+
+
+def _but_time(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 
 
 _out: list[str] = []
@@ -152,10 +159,15 @@ def test_results_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         main(["compare", "--activations", "relu", "--seeds", "2", "--epochs", "1", "--workers", "1", "--db", db]) == 0
     )
     capsys.readouterr()
-    assert main(["results", "--db", db, "--csv"]) == 0
+    assert main(["results", "--db", db, "--csv"]) == 0  # the statistics: one row per activation
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3 and "test_acc" in lines[0]
+    assert len(lines) == 2 and "ci95" in lines[0] and ",relu,True,2,2,accuracy," in lines[1]
+    assert main(["results", "--db", db, "--runs", "--csv"]) == 0  # the runs: one row each
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and "final_metric" in lines[0]
     assert main(["results", "--db", db, "--json"]) == 0
+    assert [g["rows"][0]["runs"] for g in json.loads(_captured())] == [2]
+    assert main(["results", "--db", db, "--runs", "--json"]) == 0
     assert len(json.loads(_captured())) == 2
     for argv in (
         ["results", "--db", str(tmp_path / "missing.sqlite")],
@@ -179,7 +191,7 @@ def test_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "figs"
     args = ["compare", "--activations", "relu,gelu", "--seeds", "2", "--epochs", "2", "--workers", "1"]
     assert main([*args, "--db", db, "--figures", str(out)]) == 0
-    for name in ("learning_curves.png", "accuracy.png"):
+    for name in ("learning_curves.png", "differences.png", "metric_vs_seconds.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = dying_relu(steps=20)
     assert dying_relu_figure(runs, tmp_path / "dying.png").stat().st_size > 1000
