@@ -39,6 +39,13 @@ def _env() -> dict[str, str]:
         (["--activations", "rleu"], "unknown activation 'rleu' (did you mean 'relu'"),
         (["--activations", " , "], "--activations needs at least one name"),
         (["--activations", "relu,ReLU", "--seeds", "0"], "--seeds must be a positive integer"),  # no note first
+        (["--batch-size", "0"], "--batch-size must be a positive integer; got 0"),
+        (["--model", "mpl"], "unknown model 'mpl' (did you mean 'mlp'?); choose from mlp, cnn or give package.module"),
+        (["--model", "resnet-18"], "unknown model 'resnet-18'; choose from mlp, cnn"),
+        (["--dataset", "my data:load"], "unknown dataset 'my data:load'"),
+        (["--optimizer", "adan"], "unknown optimizer 'adan' (did you mean 'adam'"),
+        (["--baseline", "gelo"], "unknown activation 'gelo' (did you mean 'gelu'"),
+        (["--activations", "relu,tanh", "--baseline", "gelu"], "the baseline gelu is not among the activations"),
     ],
 )
 def test_bad_arguments_fail_at_once_in_one_line_and_create_nothing(
@@ -58,6 +65,9 @@ def test_bad_arguments_are_refused_before_pytorch_is_imported(tmp_path: Path) ->
         ["--lr", "-1"],
         ["--activations", "softmax"],
         ["--epochs", "0"],
+        ["--model", "mpl"],
+        ["--optimizer", "adan"],
+        ["--activations", "relu,tanh", "--baseline", "gelu"],
     ]
     script = (
         "import json, sys\n"
@@ -87,7 +97,7 @@ def test_repeated_names_train_once_and_one_seed_has_no_interval(
     assert "actlab: note: relu is given 3 times (relu, ReLU, relu); training it once" in err
     assert "training 1 run (1 activation × 1 seed) on moons in this process..." in err
     assert "1 run trained, 0 already in" in out
-    assert "(one seed: no interval)" in out and "nan" not in out
+    assert "one seed: no interval and no test; run more seeds (--seeds 5)" in out and "nan" not in out
     assert main(["results", "--db", db, "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 1
 
@@ -109,8 +119,8 @@ def test_two_seeds_give_an_interval(tmp_path: Path, capsys: pytest.CaptureFixtur
     args = ["compare", "--activations", "relu", "--seeds", "2", "--epochs", "1", "--width", "8", "--depth", "1"]
     assert main([*args, "--workers", "1", "--db", db]) == 0
     out = capsys.readouterr().out
-    row = next(line for line in out.splitlines() if line.startswith("1 "))
-    assert " ± " in row and "no interval" not in row and "nan" not in row
+    row = next(line for line in out.splitlines() if line.startswith("relu "))
+    assert " ± " in row and "no interval" not in out and "nan" not in out
 
 
 def test_worker_processes_redirected_print_the_plan_and_no_bar(tmp_path: Path) -> None:
@@ -135,5 +145,33 @@ def test_json_output_is_unchanged_by_the_messages(tmp_path: Path, capsys: pytest
     assert main(["compare", "--activations", "relu,relu", *TINY, "--db", db, "--json"]) == 0
     out, err = capsys.readouterr()
     data = json.loads(out)
-    assert data["ran"] == 1 and [r["activation"] for r in data["table"]] == ["relu"]
+    assert data["ran"] == 1 and [r["activation"] for r in data["rows"]] == ["relu"]
     assert "training it once" in err and "training 1 run" not in err  # --json: a note, no narration
+
+
+def test_the_tag_optimizer_and_batch_size_are_part_of_a_runs_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "r.sqlite")
+    args = ["compare", "--activations", "relu", *TINY, "--db", db, "--json"]
+
+    def ran(*extra: str) -> int:
+        assert main([*args, *extra]) == 0
+        return json.loads(capsys.readouterr().out)["ran"]
+
+    assert ran("--tag", "v1") == 1
+    assert ran("--tag", "v1") == 0  # the same tag: already in the store
+    assert ran("--tag", "v2") == 1  # another version of the code: trained again
+    assert ran("--tag", "v2", "--optimizer", "sgd") == 1
+    assert ran("--tag", "v2", "--batch-size", "64") == 1
+    assert main(["results", "--db", db, "--runs", "--json"]) == 0
+    configs = [r["config"] for r in json.loads(capsys.readouterr().out)]
+    assert [(c["tag"], c["optimizer"], c["batch_size"]) for c in configs] == [
+        ("v1", "adam", 128),
+        ("v2", "adam", 128),
+        ("v2", "sgd", 128),
+        ("v2", "adam", 64),
+    ]
+    assert main(["results", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "4 runs in 4 comparisons" in out and ", lr 0.001, tag v1 [" in out and ", lr 0.001, sgd, tag v2 [" in out
