@@ -339,8 +339,8 @@ def test_compare_workers_see_the_plugin(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["ran"] == 2
-    assert sorted(row["activation"] for row in result["table"]) == ["cube_gate", "relu"]
-    assert all(row["runs"] == 1 and 0 <= row["test_acc"] <= 1 for row in result["table"])
+    assert [row["activation"] for row in result["rows"]] == ["cube_gate", "relu"]  # the baseline first
+    assert all(row["runs"] == 1 and 0 <= row["mean"] <= 1 for row in result["rows"]) and result["metric"] == "accuracy"
 
 
 # --- 3. entry points -----------------------------------------------------------------------
