@@ -443,24 +443,27 @@ def test_the_report_resumes_its_own_interrupted_comparison(tmp_path: Path) -> No
     comparison (and nothing else) is completed; a store with a comparison of the user's is only shown."""
     from actlab import report
     from actlab.experiments import ResultsStore, configs, sweep
+    from actlab.experiments.api import prepare
 
     settings = report.Settings.small()
     e = dict(settings.experiment)
-    todo = configs(e.pop("dataset"), e.pop("model"), e.pop("activations"), e.pop("seeds"), **e)
-    assert len(todo) == 2
+    todo = prepare(e.pop("model"), e.pop("dataset"), e.pop("activations"), **e).todo
+    assert len(todo) == 4
     partial = tmp_path / "partial.sqlite"
     with ResultsStore(partial) as store:
         sweep(todo[:1], store, workers=1)
     groups, note = report._experiments(partial, settings, report.Progress(1, enabled=False))
     with ResultsStore(partial) as store:
         assert store.finished() == {c.key() for c in todo}
-    assert "the report ran (or finished) a quick one now" in note and [g["table"][0]["runs"] for g in groups] == [1]
+    assert "the report trained its default one now (3 runs in " in note
+    assert [[r["runs"] for r in g.rows()] for g in groups] == [[2, 2]]
     others = tmp_path / "others.sqlite"
     with ResultsStore(others) as store:
         sweep(configs("moons", "mlp", ["relu"], 1, epochs=1, depth=1, width=8), store, workers=1)
     groups, note = report._experiments(others, settings, report.Progress(1, enabled=False))
     with ResultsStore(others) as store:
         assert len(store.finished()) == 1
+    assert [g.activations for g in groups] == [["relu"]]
     assert note.startswith("Every comparison in the results store")
 
 
