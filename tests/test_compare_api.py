@@ -246,6 +246,21 @@ def test_a_shuffling_dataloader_gives_the_same_order_per_seed_and_epoch() -> Non
     _check_orders((train, test), per_epoch=5, rows=1500)
 
 
+def test_a_dataloader_epoch_leaves_dropout_its_own_stream() -> None:
+    """A DataLoader's shuffle draws from the ("order", epoch) stream; once it has, the global generator is
+    the ("epoch", epoch) stream, as it is for tensors: dropout draws the same whatever the data's form."""
+    from actlab.experiments.data import as_data
+    from actlab.experiments.seeds import derive
+
+    x, y = torch.randn(40, 3), torch.randint(0, 2, (40,))
+    loaders = as_data((DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True), DataLoader(TensorDataset(x, y))))
+    batches = loaders.train_batches(3, 2)
+    next(batches)
+    drawn = torch.rand(4)
+    torch.manual_seed(derive(3, "epoch", 2))
+    assert torch.equal(drawn, torch.rand(4))
+
+
 def test_a_run_is_deterministic() -> None:
     plan = prepare(residual, "moons", ["gelu"], seeds=1, epochs=2)
     first, second = runner.run(plan.todo[0]), runner.run(plan.todo[0])

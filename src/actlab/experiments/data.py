@@ -53,7 +53,13 @@ class Data:
         """The epoch's minibatches, in an order drawn from the stream (seed, "order", epoch)."""
         if self.loaders:
             torch.manual_seed(derive(seed, "order", epoch))  # a DataLoader's shuffle draws from here
-            yield from self.train
+            batches = iter(self.train)
+            first = next(batches, None)  # the shuffle has drawn its seed by the first batch
+            torch.manual_seed(derive(seed, "epoch", epoch))  # and the model's draws (dropout) their own stream
+            if first is None:
+                return
+            yield first
+            yield from batches
             return
         gen = torch.Generator().manual_seed(derive(seed, "order", epoch))
         if self.tensors:
