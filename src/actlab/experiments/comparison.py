@@ -79,11 +79,13 @@ class Comparison:
         return sorted(out, key=lambda f: f["seed"])
 
     def seconds(self, activation: str) -> list[float]:
-        return [
-            float(r["result"].get("seconds", (r["result"].get("final") or {}).get("seconds", math.nan)))
-            for r in self.runs
-            if arm_label(r["config"]) == activation
-        ]
+        """Training seconds of each run of ``activation`` (a run of schema 1 kept them in its last epoch)."""
+        return [_seconds(r["result"]) for r in self.runs if arm_label(r["config"]) == activation]
+
+    def points(self, activation: str) -> list[tuple[float, float]]:
+        """(training seconds, final metric) of each run of ``activation``; NaN metric where it failed."""
+        mine = [r["result"] for r in self.runs if arm_label(r["config"]) == activation]
+        return [(_seconds(r), final_metric(r)) for r in mine]
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per activation, the baseline first: its own mean and interval, then (for the others)
@@ -187,6 +189,11 @@ class Comparison:
         if n == 1:
             lines.append("one seed: no interval and no test; run more seeds (--seeds 5) to tell activations apart")
         return "\n".join(lines)
+
+
+def _seconds(result: dict[str, Any]) -> float:
+    value = result.get("seconds", (result.get("final") or {}).get("seconds"))
+    return math.nan if value is None else float(value)
 
 
 def _mean_ci(mean: float, ci: list[float] | tuple[float, float]) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 
 from .._io import make_folder
 from ..viz import _pyplot, save
+from .runner import arm_label
 
 
 def monitor_figure(monitor: Any, path: str | Path, field: str = "dead_fraction") -> Path:
@@ -70,7 +71,7 @@ def comparison_figures(comparison: Any, directory: str | Path) -> list[Path]:
     colours = {a: f"C{i % 10}" for i, a in enumerate(c.activations)}
     curves: dict[str, list[list[float]]] = {}
     for r in c.runs:
-        label = r["config"]["activation"] if not r["config"].get("params") else _label(r["config"])
+        label = arm_label(r["config"])
         rows = [_history_metric(e) for e in r["result"].get("history", [])]
         if rows:
             curves.setdefault(label, []).append(rows)
@@ -108,23 +109,11 @@ def comparison_figures(comparison: Any, directory: str | Path) -> list[Path]:
     paths.append(save(fig, directory / "differences.png"))
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    from .runner import final_metric
-
     for name in c.activations:
-        pts = [
-            (float(r["result"].get("seconds", float("nan"))), final_metric(r["result"]))
-            for r in c.runs
-            if _label(r["config"]) == name
-        ]
+        pts = c.points(name)
         xs, ys2 = zip(*pts, strict=True) if pts else ((), ())
         ax.scatter(xs, ys2, label=name, color=colours[name], s=18)
     ax.set(xlabel="training seconds per run", ylabel=f"final test {c.metric}")
     ax.legend(fontsize=8)
     paths.append(save(fig, directory / "metric_vs_seconds.png"))
     return paths
-
-
-def _label(config: dict[str, Any]) -> str:
-    from .runner import arm_label
-
-    return arm_label(config)
