@@ -97,7 +97,11 @@ def test_the_readme_states_the_rule_as_the_command_prints_it(
 def test_an_output_folder_is_created_when_its_parent_exists(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     figures = tmp_path / "figs"
     assert main([*TINY_COMPARE, "--db", str(tmp_path / "r.sqlite"), "--figures", str(figures)]) == 0
-    assert sorted(p.name for p in figures.iterdir()) == ["accuracy.png", "learning_curves.png"]
+    assert sorted(p.name for p in figures.iterdir()) == [
+        "differences.png",
+        "learning_curves.png",
+        "metric_vs_seconds.png",
+    ]
     assert {p.name for p in tmp_path.iterdir() if p.is_dir()} == {"figs"}
 
 
@@ -180,7 +184,13 @@ def test_every_written_file_follows_the_umask(
         assert main([*TINY_COMPARE, "--db", str(folder / "r.sqlite"), "--figures", str(folder / "figs")]) == 0
         capsys.readouterr()
         files = [p for p in folder.rglob("*") if p.is_file()]
-        assert {p.name for p in files} >= {"relu.svg", "bench.json", "r.sqlite", "accuracy.png", "learning_curves.png"}
+        assert {p.name for p in files} >= {
+            "relu.svg",
+            "bench.json",
+            "r.sqlite",
+            "differences.png",
+            "learning_curves.png",
+        }
         for p in files:
             assert oct(p.stat().st_mode & 0o777) == oct(0o666 & ~mask), p
         assert oct((folder / "figs").stat().st_mode & 0o777) == oct(0o777 & ~mask)
