@@ -71,7 +71,8 @@ def data_ref(data: Any, batch_size: int) -> str:
     from .data import as_data
 
     d = as_data(data, batch_size)
-    ref = f"python:data:{type(data).__name__}:{d.fingerprint()}"
+    form = "tensors" if d.tensors else "DataLoaders" if d.loaders else "datasets"
+    ref = f"python:data:{form}:{d.fingerprint()}"
     runner._OBJECTS[ref] = d
     runner._DATA[(ref, batch_size)] = d
     return ref

@@ -214,6 +214,8 @@ def _short(ref: str) -> str:
     """A model or dataset reference as a title shows it: an in-process object by its name only."""
     if ref.startswith("python:"):
         parts = ref.split(":")
+        if len(parts) == 4 and parts[1] == "data":
+            return f"your {parts[2]} ({parts[3][:8]})"  # the form and the start of the data's hash
         return parts[2] if len(parts) > 2 else ref
     return ref
 
