@@ -1225,7 +1225,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "compare",
         help="train the same model with several activations and seeds on real data (resumable)",
-        description="Train one model per activation and seed; finished runs are kept in --db and skipped on a re-run.",
+        description="Train one model per activation and seed (paired: a seed's runs share the initial draw and the "
+        "minibatch order) and test each activation against the baseline; finished runs are kept in --db and skipped "
+        "on a re-run.",
     )
     p.add_argument(
         "--dataset",
@@ -1252,7 +1254,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", default="", help="your code's version: runs of another tag are not taken for this one's")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--db", default="actlab-results.sqlite", help="results file (default ./actlab-results.sqlite)")
-    p.add_argument("--figures", metavar="DIR", help="write learning_curves.png and accuracy.png there")
+    p.add_argument(
+        "--figures", metavar="DIR", help="write learning_curves.png, differences.png and metric_vs_seconds.png there"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_cmd_compare)
 
