@@ -836,14 +836,14 @@ def _check_outputs(db: str, figures: str | None) -> None:
         check_folder(figures, "--figures")
 
 
-def _compare_names(text: str) -> tuple[list[str], list[str]]:
+def _compare_names(text: str, model: str = "mlp") -> tuple[list[str], list[str]]:
     """The canonical names of ``--activations``, each once, and a note on each name given more than once."""
     from .experiments.api import activation_names
 
     given = [n.strip() for n in text.split(",") if n.strip()]
     if not given:
         raise UsageError("--activations needs at least one name (comma-separated, e.g. relu,gelu)")
-    names = activation_names(given)
+    names = activation_names(given, model)
     canonical: dict[str, list[str]] = {}
     for n in given:
         canonical.setdefault(registry.spec(n).name, []).append(n)
@@ -868,7 +868,7 @@ def _check_compare(args: argparse.Namespace) -> list[str]:
     from .experiments.datasets import DATASETS, NEEDS
     from .experiments.runner import BUILTIN_MODELS, OPTIMIZERS
 
-    names, notes = _compare_names(args.activations)
+    names, notes = _compare_names(args.activations, args.model)
     baseline_name(args.baseline, names)
     if args.dataset not in DATASETS and not _is_import_path(args.dataset):
         hint = suggest(args.dataset, DATASETS)

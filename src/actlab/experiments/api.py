@@ -122,20 +122,27 @@ def _optimizer_ref(optimizer: Any) -> str:
     raise ActlabError(f"optimizer must be a name or a function (parameters, lr) -> optimizer; got {optimizer!r}")
 
 
-def activation_names(activations: Iterable[str] | str) -> list[str]:
-    """The catalog names of the activations to compare, each once; only elementwise ones train."""
+GATED_MODELS = ("transformer",)
+"""Built-in models whose activation site is a feed-forward block that takes a gated activation too."""
+
+
+def activation_names(activations: Iterable[str] | str, model: str = "mlp") -> list[str]:
+    """The catalog names of the activations to compare, each once: elementwise ones, and for a model in
+    :data:`GATED_MODELS` the gated family too (SwiGLU, GEGLU, …, in its feed-forward blocks)."""
     given = [a.strip() for a in activations.split(",")] if isinstance(activations, str) else list(activations)
     given = [a for a in given if a]
     if not given:
         raise ActlabError("activations: give at least one name (e.g. ['relu', 'gelu'])")
+    kinds = ("elementwise", "gated") if model in GATED_MODELS else ("elementwise",)
     names: list[str] = []
     for a in given:
         spec = registry.spec(a)
-        if spec.kind != "elementwise":
+        if spec.kind not in kinds:
             article = "an" if spec.kind[0] in "aeiou" else "a"
+            where = "" if model in GATED_MODELS else "; the transformer model also takes gated ones"
             raise ActlabError(
-                f"compare trains elementwise activations; {spec.name} is {article} {spec.kind} activation "
-                "(`actlab list --kind elementwise` shows those it can train)"
+                f"compare trains {' and '.join(kinds)} activations; {spec.name} is {article} {spec.kind} activation "
+                f"(`actlab list --kind elementwise` shows those it can train{where})"
             )
         if spec.name not in names:
             names.append(spec.name)
@@ -272,7 +279,7 @@ def prepare(
     here: its fingerprint and the task it implies are part of the runs' keys)."""
     import math
 
-    names = activation_names(activations)
+    names = activation_names(activations, model if isinstance(model, str) else "")
     base = baseline_name(baseline, names)
     for value, what in ((seeds, "seeds"), (epochs, "epochs"), (batch_size, "batch_size")):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
