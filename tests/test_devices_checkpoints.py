@@ -198,6 +198,10 @@ def test_compare_keeps_checkpoints_beside_the_results_file_only_when_asked(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["a.sqlite.checkpoints", "b.sqlite.checkpoints"]
     with pytest.raises(ActlabError, match="precision must be"):
         compare(**settings, db=None, precision="8", **TINY)
+    missing = f"cuda:{torch.cuda.device_count()}"
+    with pytest.raises(ActlabError, match=f"device {missing} is not available"):
+        compare(**settings, db=tmp_path / "c.sqlite", device=missing, **TINY)
+    assert not (tmp_path / "c.sqlite").exists()
 
 
 # --- a real SIGKILL of `actlab compare`, and the same command again ---

@@ -241,7 +241,7 @@ def compare(
         metric=metric, metric_name=metric_name, higher_is_better=higher_is_better, optimizer=optimizer, lr=lr,
         batch_size=batch_size, depth=depth, width=width, tag=tag, precision=precision,
     )  # fmt: skip
-    runner.check_device(device)
+    runner.check_precision_on(runner.resolve_device(device), plan.todo[0].precision)  # before the store is made
     with ResultsStore(db) if db is not None else ResultsStore.memory() as store:
         return execute(
             plan, store, workers=workers, device=device, keep_checkpoints=keep_checkpoints, progress=progress,
