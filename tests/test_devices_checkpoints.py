@@ -65,8 +65,8 @@ def trip() -> Any:
 STEPS = math.ceil(1500 / 128)  # moons: 1500 training examples, batches of 128
 
 
-def tripwire_config(epochs: int = 5) -> RunConfig:
-    return RunConfig("moons", model_ref(tripwire_mlp), "relu", 0, epochs=epochs, depth=0, width=0)
+def tripwire_config(epochs: int = 5, precision: str = "32") -> RunConfig:
+    return RunConfig("moons", model_ref(tripwire_mlp), "relu", 0, epochs=epochs, depth=0, width=0, precision=precision)
 
 
 # --- keys ---
@@ -128,10 +128,11 @@ def test_bfloat16_trains_on_the_cpu_to_other_numbers() -> None:
 # --- checkpoints in one process ---
 
 
+@pytest.mark.parametrize("precision", ["32", "bf16"])
 def test_a_run_that_raised_keeps_its_checkpoint_and_resumes_to_the_uninterrupted_result(
-    tmp_path: Path, trip: Any
+    tmp_path: Path, trip: Any, precision: str
 ) -> None:
-    config = tripwire_config(epochs=5)
+    config = tripwire_config(epochs=5, precision=precision)
     whole = run(config)  # no checkpoint folder: trains through
     assert whole["status"] == "ok"
     trip["at"] = 2 * STEPS + 3  # raises in epoch 3
@@ -276,3 +277,11 @@ def test_compare_refuses_a_device_or_precision_in_one_line_before_creating_the_r
         )
         assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
     assert not db.exists()
+
+
+def test_a_checkpoint_that_cannot_be_written_costs_the_run_its_checkpoints_not_its_training(tmp_path: Path) -> None:
+    blocked = tmp_path / "a file, not a folder"
+    blocked.write_text("")
+    r = run(RunConfig("moons", "mlp", "relu", 0, epochs=3, **TINY), Runtime("cpu", str(blocked)))
+    assert r["status"] == "ok" and len(r["history"]) == 3
+    assert "exists and is not a folder" in r["checkpoint_error"]

@@ -104,7 +104,8 @@ def _remove_partial(file: Path) -> None:
 
 
 def _unlink(file: Path) -> None:
+    """Remove a file if it is there; one that cannot be removed is left (a finished run stays finished)."""
     try:
         file.unlink()
-    except FileNotFoundError:
+    except OSError:
         pass
