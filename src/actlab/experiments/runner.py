@@ -6,6 +6,13 @@ over the configurations that the store does not already hold, through a
 ``concurrent.futures`` executor (a process pool here).  Any executor with the same interface
 — Ray's ``ray.util.multiprocessing`` pool or a Dask client — can take its place to run the
 same sweep on a cluster without changing the runner.
+
+Where a run trains is not part of what it is: a :class:`Runtime` (the device, ``auto`` by default in
+:func:`actlab.experiments.compare`; the checkpoint folder) goes with each run beside its
+configuration, and the run records the device, the versions and the wall-clock time it took.  The
+precision (float32, bfloat16 or float16 autocast) changes the results, so it is in the configuration.
+Runs of several epochs save a checkpoint after each and resume from it when killed
+(:mod:`actlab.experiments.checkpoints`).
 """
 
 from __future__ import annotations
@@ -540,7 +547,7 @@ def _train(config: RunConfig, runtime: Runtime, device_name: str, started: float
                 opt.zero_grad()
                 with autocast():
                     out = model(x)
-                loss = t.loss(_as_float(out), y)
+                loss = t.loss(_as_float(out) if dtype is not None else out, y)
                 if not torch.isfinite(loss):
                     record.update(status="diverged", diverged_at={"epoch": epoch, "step": step})
                     break
@@ -609,7 +616,7 @@ def _evaluate(model: Any, data: Data, t: Any, device: Any = None, dtype: Any = N
                 x, y = _to(x, device), _to(y, device)
             with torch.autocast(kind, dtype=dtype) if dtype is not None else nullcontext():
                 out = model(x)
-            out = _as_float(out)
+            out = _as_float(out) if dtype is not None else out
             loss_sum += float(t.loss(out, y)) * y.numel()
             items += y.numel()
             s, n = t.metric(out, y)
