@@ -866,7 +866,7 @@ def _check_compare(args: argparse.Namespace) -> list[str]:
 
     from .experiments.api import baseline_name
     from .experiments.datasets import DATASETS, NEEDS
-    from .experiments.runner import BUILTIN_MODELS, OPTIMIZERS
+    from .experiments.runner import BUILTIN_MODELS, DEVICE_FORMAT, DEVICES, OPTIMIZERS, PRECISIONS
 
     names, notes = _compare_names(args.activations, args.model)
     baseline_name(args.baseline, names)
@@ -896,6 +896,12 @@ def _check_compare(args: argparse.Namespace) -> list[str]:
             raise UsageError(f"{what} must be a positive integer; got {value}")
     if not (math.isfinite(args.lr) and args.lr > 0):
         raise UsageError(f"--lr must be a positive learning rate (e.g. 1e-3); got {args.lr:g}")
+    if not DEVICE_FORMAT.fullmatch(args.device):  # its availability is checked once PyTorch is imported
+        raise UsageError(f"--device must be {DEVICES}; got {args.device!r}")
+    if args.precision not in PRECISIONS:
+        raise UsageError(
+            f"--precision must be {', '.join(PRECISIONS)} (float32, bfloat16, float16); got {args.precision!r}"
+        )
     if importlib.util.find_spec("torch") is None:
         raise UsageError("compare trains with PyTorch: pip install 'actlab[torch,experiments]'")
     module, package = NEEDS.get(args.dataset, (None, None))
@@ -920,13 +926,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from ._progress import bar
     from .experiments import ResultsStore
     from .experiments.api import execute, preflight, prepare
+    from .experiments.runner import check_precision_on, resolve_device
 
+    check_precision_on(resolve_device(args.device), args.precision)  # a device or precision this machine lacks
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())  # --model/--dataset package.module:name from the current folder
     plan = prepare(
         args.model, args.dataset, names, seeds=args.seeds, epochs=args.epochs, baseline=args.baseline,
         optimizer=args.optimizer, lr=args.lr, batch_size=args.batch_size, depth=args.depth, width=args.width,
-        tag=args.tag, task=args.task,
+        tag=args.tag, task=args.task, precision=args.precision,
     )  # fmt: skip
     preflight(plan.todo[0])  # a model and data that do not fit: one line, before anything is announced or --db made
     with ResultsStore(args.db) as store:
@@ -941,8 +949,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                 b.set_description_str(f"training {at_work}")
 
             result = execute(
-                plan, store, workers=args.workers, progress=lambda i, total, c: b.update(), running=running
-            )
+                plan, store, workers=args.workers, device=args.device, keep_checkpoints=args.keep_checkpoints,
+                progress=lambda i, total, c: b.update(), running=running,
+            )  # fmt: skip
     if args.figures:
         from .experiments.figures import comparison_figures
 
@@ -1253,7 +1262,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tag", default="", help="your code's version: runs of another tag are not taken for this one's")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument(
+        "--device", default="auto", help="auto (default: cuda, else mps, else cpu), cpu, cuda, cuda:N or mps"
+    )
+    p.add_argument(
+        "--precision",
+        default="32",
+        help="32 (default, float32), bf16 or 16: the forward pass autocast to bfloat16 or float16",
+    )
     p.add_argument("--db", default="actlab-results.sqlite", help="results file (default ./actlab-results.sqlite)")
+    p.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="keep finished runs' checkpoints (runs of 3+ epochs save one per epoch in DB.checkpoints and resume "
+        "from it when killed)",
+    )
     p.add_argument(
         "--figures", metavar="DIR", help="write learning_curves.png, differences.png and metric_vs_seconds.png there"
     )

@@ -202,8 +202,11 @@ def compare(
     depth: int = 3,
     width: int = 64,
     tag: str = "",
+    precision: str = "32",
     db: str | Path | None = DEFAULT_PATH,
     workers: int = 1,
+    device: str = "auto",
+    keep_checkpoints: bool = False,
     progress: Callable[[int, int, RunConfig], None] | None = None,
     running: Callable[[list[RunConfig]], None] | None = None,
     alpha: float = 0.05,
@@ -226,8 +229,15 @@ def compare(
     tag: your version of the model and data code; the store's keys include it, the import paths, the
         fingerprints of objects (a function's source, a module's architecture, a hash of tensors), so
         that runs of changed code are not taken for finished ones.
+    precision: ``"32"`` (float32), ``"bf16"`` or ``"16"``: the forward pass autocast to bfloat16 or
+        float16 (with a gradient scaler on CUDA); part of the runs' keys, as it changes the results.
     db: the results file (``None``: kept in memory only).  workers: processes training at once (the
         objects given must then be importable by them: defined at the top level of a module).
+    device: ``"auto"`` (CUDA if there is one, else MPS, else the CPU), ``"cpu"``, ``"cuda"``,
+        ``"cuda:N"`` or ``"mps"``; not part of the keys (each run records what it ran on).
+    keep_checkpoints: keep the checkpoints of finished runs.  Runs of 3 epochs or more save one after
+        each epoch in ``<db>.checkpoints`` and resume from it when killed
+        (:mod:`actlab.experiments.checkpoints`); finished runs remove theirs unless kept.
 
     Returns a :class:`~actlab.experiments.comparison.Comparison`: ``print(result.text())`` for the
     table with verdicts, ``result.rows()`` and ``result.paired`` for the numbers, ``result.runs`` for
@@ -236,10 +246,14 @@ def compare(
     plan = prepare(
         model, data, activations, seeds=seeds, epochs=epochs, baseline=baseline, task=task, loss=loss,
         metric=metric, metric_name=metric_name, higher_is_better=higher_is_better, optimizer=optimizer, lr=lr,
-        batch_size=batch_size, depth=depth, width=width, tag=tag,
+        batch_size=batch_size, depth=depth, width=width, tag=tag, precision=precision,
     )  # fmt: skip
+    runner.check_precision_on(runner.resolve_device(device), plan.todo[0].precision)  # before the store is made
     with ResultsStore(db) if db is not None else ResultsStore.memory() as store:
-        return execute(plan, store, workers=workers, progress=progress, running=running, alpha=alpha)
+        return execute(
+            plan, store, workers=workers, device=device, keep_checkpoints=keep_checkpoints, progress=progress,
+            running=running, alpha=alpha,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -274,6 +288,7 @@ def prepare(
     depth: int = 3,
     width: int = 64,
     tag: str = "",
+    precision: str = "32",
 ) -> Plan:
     """Check every argument of :func:`compare` and make its runs' configurations (the data is loaded
     here: its fingerprint and the task it implies are part of the runs' keys)."""
@@ -281,6 +296,7 @@ def prepare(
 
     names = activation_names(activations, model if isinstance(model, str) else "")
     base = baseline_name(baseline, names)
+    precision = runner.check_precision(precision)
     for value, what in ((seeds, "seeds"), (epochs, "epochs"), (batch_size, "batch_size")):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ActlabError(f"{what} must be a positive integer; got {value!r}")
@@ -301,7 +317,7 @@ def prepare(
     sizes = {"depth": depth, "width": width} if mref in BUILTIN_MODELS else {"depth": 0, "width": 0}
     todo = [
         RunConfig(dref, mref, a, s, epochs=epochs, lr=float(lr), batch_size=batch_size, optimizer=oref, task=tref,
-                  tag=tag, **sizes)
+                  tag=tag, precision=precision, **sizes)
         for a in names
         for s in range(seeds)
     ]  # fmt: skip
@@ -313,17 +329,30 @@ def execute(
     store: ResultsStore,
     *,
     workers: int = 1,
+    device: str = "auto",
+    keep_checkpoints: bool = False,
     progress: Callable[[int, int, RunConfig], None] | None = None,
     running: Callable[[list[RunConfig]], None] | None = None,
     alpha: float = 0.05,
 ) -> Comparison:
-    """Train the plan's runs that ``store`` lacks (after one check that model and data fit) and analyse."""
+    """Train the plan's runs that ``store`` lacks (after one check that model and data fit) and analyse.
+
+    ``device`` is resolved here, once (``auto`` becomes what this machine has), and checked against the
+    plan's precision; the runs' checkpoints go to ``<store file>.checkpoints`` (none for a store in
+    memory), kept after a run finishes with ``keep_checkpoints``."""
+    from .checkpoints import folder_for
+
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ActlabError(f"workers must be a positive integer; got {workers!r}")
+    resolved = runner.resolve_device(device)
+    for precision in dict.fromkeys(c.precision for c in plan.todo):
+        runner.check_precision_on(resolved, precision)
+    folder = folder_for(store.path)
+    runtime = runner.Runtime(resolved, str(folder.absolute()) if folder else None, bool(keep_checkpoints))
     if plan.pending(store):
         preflight(plan.todo[0])
     store.record_comparison(plan.todo[0].setting(), plan.names, plan.baseline)
-    ran = runner.sweep(plan.todo, store, workers=workers, progress=progress, running=running)
+    ran = runner.sweep(plan.todo, store, workers=workers, progress=progress, running=running, runtime=runtime)
     keys = {c.key() for c in plan.todo}
     runs = [r for r in store.runs() if r["key"] in keys]
     result = analyse(runs, activations=plan.names, baseline=plan.baseline, alpha=alpha)

@@ -6,6 +6,13 @@ over the configurations that the store does not already hold, through a
 ``concurrent.futures`` executor (a process pool here).  Any executor with the same interface
 — Ray's ``ray.util.multiprocessing`` pool or a Dask client — can take its place to run the
 same sweep on a cluster without changing the runner.
+
+Where a run trains is not part of what it is: a :class:`Runtime` (the device, ``auto`` by default in
+:func:`actlab.experiments.compare`; the checkpoint folder) goes with each run beside its
+configuration, and the run records the device, the versions and the wall-clock time it took.  The
+precision (float32, bfloat16 or float16 autocast) changes the results, so it is in the configuration.
+Runs of several epochs save a checkpoint after each and resume from it when killed
+(:mod:`actlab.experiments.checkpoints`).
 """
 
 from __future__ import annotations
@@ -16,11 +23,13 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +46,11 @@ if TYPE_CHECKING:
 
 BUILTIN_MODELS = ("mlp", "cnn")
 OPTIMIZERS = ("adam", "adamw", "sgd")
+PRECISIONS = ("32", "bf16", "16")
+"""Training precisions: float32; the forward pass autocast to bfloat16, or to float16 (with a gradient
+scaler on CUDA)."""
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
+DEVICE_FORMAT = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,10 @@ class RunConfig:
     name, the module's architecture, a hash of the data).  ``depth`` and ``width`` size the built-in
     models only.  ``tag`` is the user's version of code the key cannot see into: change it when the
     model or data code changes, and finished runs are not mistaken for the new code's.
+    ``precision`` (:data:`PRECISIONS`) changes the results, so it is part of the key; the default,
+    ``"32"``, is left out of the hash, so that runs stored before precision was a setting keep their
+    keys.  The device is not part of the configuration (:class:`Runtime`): the same experiment on
+    other hardware is the same run.
     """
 
     dataset: str
@@ -64,9 +82,10 @@ class RunConfig:
     optimizer: str = "adam"
     task: str = "classification"
     tag: str = ""
+    precision: str = "32"
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:24]
+        return hashlib.sha256(json.dumps(_keyed(asdict(self)), sort_keys=True).encode()).hexdigest()[:24]
 
     def setting(self) -> str:
         """The key of the comparison this run belongs to: everything but the activation and the seed."""
@@ -75,8 +94,14 @@ class RunConfig:
 
 def setting_key(config: dict[str, Any]) -> str:
     """A stored configuration's comparison: the hash of everything but activation, parameters and seed."""
-    rest = {k: v for k, v in config.items() if k not in ("activation", "params", "seed")}
+    rest = {k: v for k, v in _keyed(config).items() if k not in ("activation", "params", "seed")}
     return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _keyed(config: dict[str, Any]) -> dict[str, Any]:
+    """A configuration as it is hashed: settings added since runs were first stored are left out at their
+    default, so that a stored run's key does not change."""
+    return {k: v for k, v in config.items() if not (k == "precision" and v == "32")}
 
 
 def arm_label(config: dict[str, Any]) -> str:
@@ -250,12 +275,148 @@ def task(config: RunConfig) -> Any:
     return t
 
 
-def run(config: RunConfig) -> dict[str, Any]:
-    """Train one model and return its record: per-epoch history, final metrics, status.
+# --- where a run trains: devices and precisions ---
 
-    Deterministic for a configuration.  A run whose loss becomes NaN or infinite stops there with
-    status ``"diverged"``; one that raises returns status ``"failed"`` with the error in one line
-    (the sweep records it and goes on).
+
+def check_device(device: Any) -> str:
+    """``device`` if it is written as one (:data:`DEVICES`), checked without importing PyTorch."""
+    if not isinstance(device, str) or not DEVICE_FORMAT.fullmatch(device):
+        raise ActlabError(f"device must be {DEVICES}; got {device!r}")
+    return device
+
+
+def check_precision(precision: Any) -> str:
+    """``precision`` as one of :data:`PRECISIONS` (``32`` and ``16`` may be given as numbers)."""
+    text = str(precision) if isinstance(precision, int) and not isinstance(precision, bool) else precision
+    if text not in PRECISIONS:
+        raise ActlabError(f"precision must be {', '.join(PRECISIONS)} (float32, bfloat16, float16); got {precision!r}")
+    return str(text)
+
+
+def available_devices() -> list[str]:
+    """The devices this machine has, described: ``cpu``, ``cuda:0 (NVIDIA H200)``…, ``mps``."""
+    import torch
+
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += [describe_device(f"cuda:{i}") for i in range(torch.cuda.device_count())]
+    if _mps_available():
+        found.append("mps")
+    return found
+
+
+def _mps_available() -> bool:
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def resolve_device(device: str) -> str:
+    """The device a run trains on, from :data:`DEVICES`: ``auto`` is CUDA if there is one, else MPS, else
+    the CPU; ``cuda`` is ``cuda:0``.  A device this machine lacks is one error naming those it has."""
+    import torch
+
+    check_device(device)
+    if device == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu"
+    if device == "cpu":
+        return device
+    if device == "mps":
+        ok = _mps_available()
+    else:
+        index = int(device.partition(":")[2] or 0)
+        ok = torch.cuda.is_available() and index < torch.cuda.device_count()
+        device = f"cuda:{index}"
+    if not ok:
+        raise ActlabError(f"device {device} is not available; this machine has {', '.join(available_devices())}")
+    return device
+
+
+def describe_device(device: str) -> str:
+    """A resolved device as a run records it: ``cpu``, ``mps``, ``cuda:0 (NVIDIA H200)``."""
+    if not device.startswith("cuda"):
+        return device
+    import torch
+
+    return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+
+
+def _dtype(precision: str) -> Any:
+    import torch
+
+    return {"32": None, "bf16": torch.bfloat16, "16": torch.float16}[precision]
+
+
+def check_precision_on(device: str, precision: str) -> None:
+    """Refuse, in one line, a precision the resolved ``device`` cannot train in: one where this PyTorch's
+    autocast does not compute a matrix product in the precision's type (float16 on the CPU of older
+    PyTorch, bfloat16 on a GPU without it)."""
+    import warnings
+
+    import torch
+
+    dtype = _dtype(check_precision(precision))
+    if dtype is None:
+        return
+    kind = torch.device(device).type
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # autocast warns, and does nothing, for a type it does not support
+            with torch.autocast(kind, dtype=dtype):
+                x = torch.ones(2, 2, device=device)
+                works = (x @ x).dtype == dtype
+    except Exception:
+        works = False
+    if kind == "cuda" and dtype is torch.bfloat16:
+        works = works and torch.cuda.is_bf16_supported()
+    if not works:
+        raise ActlabError(
+            f"precision {precision} is not supported on {device} by PyTorch {torch.__version__}; "
+            f"use {', '.join(p for p in PRECISIONS if p != precision)}"
+        )
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How a run is carried out, as opposed to what it computes (:class:`RunConfig`): not part of its key.
+
+    ``device``: one of :data:`DEVICES` (``auto``: CUDA, else MPS, else the CPU).  ``checkpoints``: the
+    folder of the run's checkpoints (:mod:`actlab.experiments.checkpoints`), None for none;
+    ``keep_checkpoints``: keep a finished run's checkpoint instead of removing it.
+    """
+
+    device: str = "cpu"
+    checkpoints: str | None = None
+    keep_checkpoints: bool = False
+
+
+def versions() -> dict[str, str]:
+    """The versions a run's result depends on, recorded with it."""
+    import platform
+
+    import torch
+
+    from .. import __version__
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "actlab": __version__,
+        "numpy": np.__version__,
+    }
+
+
+def run(config: RunConfig, runtime: Runtime | None = None) -> dict[str, Any]:
+    """Train one model and return its record: per-epoch history, final metrics, status, and what it ran on
+    (``device``, ``versions``, ``wall_seconds``: the run's wall-clock time, its earlier attempts' included
+    when it resumed from a checkpoint).
+
+    Deterministic for a configuration on one device.  A run whose loss becomes NaN or infinite stops
+    there with status ``"diverged"``; one that raises returns status ``"failed"`` with the error in one
+    line (the sweep records it and goes on).  With ``runtime.checkpoints`` a run of
+    :data:`~actlab.experiments.checkpoints.MIN_EPOCHS` epochs or more saves a checkpoint after each epoch
+    and resumes from one it finds (:mod:`actlab.experiments.checkpoints`).
     """
     import torch
 
@@ -263,12 +424,17 @@ def run(config: RunConfig) -> dict[str, Any]:
 
     from ..torch._ops import compiling_expected
 
+    runtime = runtime or Runtime()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread per run: runs are reproducible and workers do not compete
     start = time.perf_counter()
+    where: dict[str, Any] = {"device": runtime.device, "versions": versions()}
     try:
+        device = resolve_device(runtime.device)
+        check_precision_on(device, config.precision)
+        where["device"] = describe_device(device)
         with compiling_expected():  # a fused kernel compiling is part of a run's time, shown by the sweep's bar
-            return _train(config)
+            return {**_train(config, runtime, device, start), **where}
     except Exception as exc:
         return {
             "status": "failed",
@@ -276,20 +442,74 @@ def run(config: RunConfig) -> dict[str, Any]:
             "history": [],
             "final": {"test_metric": None},
             "seconds": time.perf_counter() - start,
+            "wall_seconds": time.perf_counter() - start,
+            **where,
         }
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(config: RunConfig) -> dict[str, Any]:
+_ON_DEVICE: dict[tuple[int, str], Any] = {}
+
+
+def _on_device(data: Data, device: Any) -> Data:
+    """Tensor data with its tensors on ``device``, moved once per process and device (batches of other data
+    are moved as they come); the data itself on the CPU."""
+    if device.type == "cpu" or not data.tensors:
+        return data
+    from torch.utils.data import TensorDataset
+
+    from .data import Data
+
+    key = (id(data), str(device))
+    if key not in _ON_DEVICE:
+        train, test = (TensorDataset(*(t.to(device) for t in part.tensors)) for part in (data.train, data.test))
+        _ON_DEVICE[key] = Data(train, test, batch_size=data.batch_size, tensors=True)
+    return _ON_DEVICE[key]
+
+
+def _to(obj: Any, device: Any) -> Any:
+    """A batch (a tensor, or tuples, lists and dicts of them) on ``device``; the copy from pinned memory
+    overlaps the computation (``non_blocking``)."""
+    if hasattr(obj, "to") and hasattr(obj, "device"):
+        return obj if obj.device == device else obj.to(device, non_blocking=True)
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_to(o, device) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _to(v, device) for k, v in obj.items()}
+    return obj
+
+
+def _as_float(out: Any) -> Any:
+    """A model's output in float32 (from an autocast forward), for the loss and the metric."""
+    import torch
+
+    if isinstance(out, torch.Tensor) and out.dtype in (torch.float16, torch.bfloat16):
+        return out.float()
+    return out
+
+
+def _train(config: RunConfig, runtime: Runtime, device_name: str, started: float) -> dict[str, Any]:
     import torch
 
     from ..torch.monitor import ActivationMonitor
+    from . import checkpoints
 
-    data = dataset(config.dataset, config.batch_size)
+    device = torch.device(device_name)
+    cpu_data = dataset(config.dataset, config.batch_size)
+    data = _on_device(cpu_data, device)
     t = task(config)
-    model = build_model(config, data)
-    opt = optimizer(config, model.parameters())
+    dtype = _dtype(check_precision(config.precision))
+
+    def autocast() -> Any:
+        return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+    def fresh() -> tuple[Any, Any, Any]:
+        model = build_model(config, cpu_data).to(device)  # drawn on the CPU: the same weights on every device
+        scaler = torch.amp.GradScaler("cuda") if dtype is torch.float16 and device.type == "cuda" else None
+        return model, optimizer(config, model.parameters()), scaler
+
+    model, opt, scaler = fresh()
     history: list[dict[str, Any]] = []
     record: dict[str, Any] = {
         "status": "ok",
@@ -297,27 +517,53 @@ def _train(config: RunConfig) -> dict[str, Any]:
         "higher_is_better": t.higher_is_better,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
-    start = time.perf_counter()
+    saving = runtime.checkpoints is not None and config.epochs >= checkpoints.MIN_EPOCHS
+    file = checkpoints.path(runtime.checkpoints, config.key()) if saving else None
+    state = checkpoints.load(file, config.key()) if file is not None else None
+    trained = wall_before = 0.0
+    if state is not None:
+        try:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            if scaler is not None and state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
+            torch.set_rng_state(state["rng"])
+            history = list(state["history"])
+            trained, wall_before = float(state["seconds"]), float(state["wall_seconds"])
+            record["resumed_from"] = int(state["epoch"])
+        except Exception:  # not this model's (its code changed under the same key): start afresh
+            model, opt, scaler = fresh()
+            history, trained, wall_before = [], 0.0, 0.0
+            record.pop("resumed_from", None)
+    start = time.perf_counter() - trained
     steps_per_epoch = max(1, math.ceil(len(data) / config.batch_size))
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(len(history) + 1, config.epochs + 1):
         model.train()
         torch.manual_seed(derive(config.seed, "epoch", epoch))  # dropout and other draws while training
         total, count = 0.0, 0
         with ActivationMonitor(model, window=steps_per_epoch) as monitor:
             for step, (x, y) in enumerate(data.train_batches(config.seed, epoch)):
+                x, y = _to(x, device), _to(y, device)
                 opt.zero_grad()
-                loss = t.loss(model(x), y)
+                with autocast():
+                    out = model(x)
+                loss = t.loss(_as_float(out) if dtype is not None else out, y)
                 if not torch.isfinite(loss):
                     record.update(status="diverged", diverged_at={"epoch": epoch, "step": step})
                     break
-                loss.backward()
-                opt.step()
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    opt.step()
                 total += float(loss.detach()) * y.numel()
                 count += y.numel()
             layers = monitor.summary()
         if record["status"] == "diverged":
             break
-        row = {"epoch": epoch, "train_loss": total / max(count, 1), **_evaluate(model, data, t)}
+        row = {"epoch": epoch, "train_loss": total / max(count, 1), **_evaluate(model, data, t, device, dtype)}
         row["dead"] = float(np.mean([s.dead_fraction for s in layers])) if layers else math.nan
         row["grad_first_over_last"] = (
             layers[0].grad_norm / layers[-1].grad_norm if layers and layers[-1].grad_norm else math.nan
@@ -327,8 +573,27 @@ def _train(config: RunConfig) -> dict[str, Any]:
         if not math.isfinite(row["test_loss"]):
             record.update(status="diverged", diverged_at={"epoch": epoch, "step": None})
             break
+        if file is not None and (epoch < config.epochs or runtime.keep_checkpoints):
+            saved = {
+                "key": config.key(),
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "rng": torch.get_rng_state(),
+                "history": history,
+                "seconds": row["seconds"],
+                "wall_seconds": wall_before + time.perf_counter() - started,
+            }
+            try:
+                checkpoints.save(file, saved)
+            except ActlabError as exc:  # a full disk costs the run its checkpoints, not its training
+                record["checkpoint_error"] = str(exc)
+    if file is not None and (record["status"] == "diverged" or not runtime.keep_checkpoints):
+        checkpoints.remove(file)  # a finished run, diverged included, is a result: never resumed again
     record["history"] = history
     record["seconds"] = time.perf_counter() - start
+    record["wall_seconds"] = wall_before + time.perf_counter() - started
     if record["status"] == "ok":
         record["final"] = history[-1]
     else:
@@ -336,16 +601,22 @@ def _train(config: RunConfig) -> dict[str, Any]:
     return record
 
 
-def _evaluate(model: Any, data: Data, t: Any) -> dict[str, float]:
-    """The test set's loss and metric, each one average over all its items."""
+def _evaluate(model: Any, data: Data, t: Any, device: Any = None, dtype: Any = None) -> dict[str, float]:
+    """The test set's loss and metric, each one average over all its items (the forward pass on ``device``,
+    autocast to ``dtype`` where given, as in training)."""
     import torch
 
     model.eval()
     loss_sum = metric_sum = 0.0
     items = metric_items = 0
+    kind = device.type if device is not None else "cpu"
     with torch.no_grad():
         for x, y in data.test_batches():
-            out = model(x)
+            if device is not None:
+                x, y = _to(x, device), _to(y, device)
+            with torch.autocast(kind, dtype=dtype) if dtype is not None else nullcontext():
+                out = model(x)
+            out = _as_float(out) if dtype is not None else out
             loss_sum += float(t.loss(out, y)) * y.numel()
             items += y.numel()
             s, n = t.metric(out, y)
@@ -381,8 +652,11 @@ def sweep(
     workers: int = 2,
     progress: Callable[[int, int, RunConfig], None] | None = None,
     running: Callable[[list[RunConfig]], None] | None = None,
+    runtime: Runtime | None = None,
 ) -> int:
     """Run the configurations the store does not hold; commit each as it finishes. Returns how many ran.
+
+    ``runtime``: where and how each run trains (device, checkpoints), handed to :func:`run` as it is.
 
     A run that diverges is finished (its result is that it diverged); one that raised is recorded
     with its error, the sweep goes on, and the next sweep tries it again.
@@ -399,7 +673,7 @@ def sweep(
         for i, c in enumerate(pending, 1):
             if running:
                 running([c])
-            store.add(c.key(), asdict(c), run(c))
+            store.add(c.key(), asdict(c), run(c, runtime))
             if progress:
                 progress(i, total, c)
         return total
@@ -416,7 +690,7 @@ def sweep(
 
         def hand_out() -> None:
             for c in itertools.islice(queue, workers - len(futures)):
-                futures[pool.submit(_run_in_worker, c)] = c
+                futures[pool.submit(_run_in_worker, c, runtime)] = c
             if running and futures:
                 running(list(futures.values()))
 
@@ -561,8 +835,8 @@ def _start_worker(sources: tuple[registry.PluginSource, ...], objects: bytes = b
             _worker_error = f"a worker process could not load the model or data it was given: {_one_line(exc)}"
 
 
-def _run_in_worker(config: RunConfig) -> dict[str, Any]:
+def _run_in_worker(config: RunConfig, runtime: Runtime | None = None) -> dict[str, Any]:
     """:func:`run` in a worker started by :func:`_start_worker`."""
     if _worker_error is not None:
         raise PluginError(_worker_error)
-    return run(config)
+    return run(config, runtime)
