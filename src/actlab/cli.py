@@ -903,7 +903,13 @@ def _check_compare(args: argparse.Namespace) -> list[str]:
         raise UsageError(f"the {args.dataset} dataset needs {package}: pip install 'actlab[experiments]'")
     if args.figures and importlib.util.find_spec("matplotlib") is None:
         raise UsageError("--figures needs matplotlib: pip install 'actlab[experiments]'")
-    local = registry.unshippable(names) if args.workers > 1 else []
+    from .experiments.executors import check_executor
+
+    try:  # Ray installed, and a cluster answering at --address (Ray itself would retry for minutes)
+        check_executor(args.executor, args.address, "--executor")
+    except ActlabError as exc:
+        raise UsageError(str(exc).replace("an address is", "--address is")) from None
+    local = registry.unshippable(names) if args.workers > 1 or args.executor == "ray" else []
     if local:  # the same refusal the sweep makes, here before anything is printed or created
         from .experiments.runner import unshippable_message
 
@@ -941,8 +947,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                 b.set_description_str(f"training {at_work}")
 
             result = execute(
-                plan, store, workers=args.workers, progress=lambda i, total, c: b.update(), running=running
-            )
+                plan, store, workers=args.workers, progress=lambda i, total, c: b.update(), running=running,
+                executor=args.executor, address=args.address,
+            )  # fmt: skip
     if args.figures:
         from .experiments.figures import comparison_figures
 
@@ -966,6 +973,9 @@ def _compare_plan(args: argparse.Namespace, names: list[str], total: int, pendin
     runs = _runs(total)
     workers = min(args.workers, pending)
     where = "in this process" if workers <= 1 else f"with {workers} worker processes"
+    if args.executor == "ray":
+        cpus = f"{workers} CPU{'s' if workers > 1 else ''}"
+        where = f"on the Ray cluster at {args.address}" if args.address else f"on a local Ray instance of {cpus}"
     if pending == 0:
         every = "the one run" if total == 1 else f"all {runs}"
         return f"{every} ({acts} × {seeds}) already in {args.db}; nothing to train"
@@ -1253,6 +1263,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tag", default="", help="your code's version: runs of another tag are not taken for this one's")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: worker processes here (default); ray: one Ray task per run, 1 CPU each (pip install "
+        "'actlab[cluster]'), on a local Ray instance of --workers CPUs or the cluster at --address",
+    )
+    p.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="a running Ray cluster's head (ray start --head prints it, e.g. 10.0.0.5:6379); with --executor ray, "
+        "as many runs at work as it has CPUs",
+    )
     p.add_argument("--db", default="actlab-results.sqlite", help="results file (default ./actlab-results.sqlite)")
     p.add_argument(
         "--figures", metavar="DIR", help="write learning_curves.png, differences.png and metric_vs_seconds.png there"

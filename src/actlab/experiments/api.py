@@ -200,6 +200,8 @@ def compare(
     progress: Callable[[int, int, RunConfig], None] | None = None,
     running: Callable[[list[RunConfig]], None] | None = None,
     alpha: float = 0.05,
+    executor: str = "local",
+    address: str | None = None,
 ) -> Comparison:
     """Train ``model`` with each activation for ``seeds`` seeds and test each against ``baseline``.
 
@@ -221,6 +223,8 @@ def compare(
         that runs of changed code are not taken for finished ones.
     db: the results file (``None``: kept in memory only).  workers: processes training at once (the
         objects given must then be importable by them: defined at the top level of a module).
+    executor: ``"local"`` (worker processes here) or ``"ray"`` (Ray tasks: a local Ray instance of
+        ``workers`` CPUs, or the cluster at ``address``, ``"HOST:6379"``; ``pip install 'actlab[cluster]'``).
 
     Returns a :class:`~actlab.experiments.comparison.Comparison`: ``print(result.text())`` for the
     table with verdicts, ``result.rows()`` and ``result.paired`` for the numbers, ``result.runs`` for
@@ -232,7 +236,10 @@ def compare(
         batch_size=batch_size, depth=depth, width=width, tag=tag,
     )  # fmt: skip
     with ResultsStore(db) if db is not None else ResultsStore.memory() as store:
-        return execute(plan, store, workers=workers, progress=progress, running=running, alpha=alpha)
+        return execute(
+            plan, store, workers=workers, progress=progress, running=running, alpha=alpha, executor=executor,
+            address=address,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -309,14 +316,21 @@ def execute(
     progress: Callable[[int, int, RunConfig], None] | None = None,
     running: Callable[[list[RunConfig]], None] | None = None,
     alpha: float = 0.05,
+    executor: str = "local",
+    address: str | None = None,
 ) -> Comparison:
     """Train the plan's runs that ``store`` lacks (after one check that model and data fit) and analyse."""
+    from .executors import check_executor
+
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ActlabError(f"workers must be a positive integer; got {workers!r}")
+    check_executor(executor, address)
     if plan.pending(store):
         preflight(plan.todo[0])
     store.record_comparison(plan.todo[0].setting(), plan.names, plan.baseline)
-    ran = runner.sweep(plan.todo, store, workers=workers, progress=progress, running=running)
+    ran = runner.sweep(
+        plan.todo, store, workers=workers, progress=progress, running=running, executor=executor, address=address
+    )
     keys = {c.key() for c in plan.todo}
     runs = [r for r in store.runs() if r["key"] in keys]
     result = analyse(runs, activations=plan.names, baseline=plan.baseline, alpha=alpha)

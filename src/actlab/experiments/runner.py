@@ -381,8 +381,14 @@ def sweep(
     workers: int = 2,
     progress: Callable[[int, int, RunConfig], None] | None = None,
     running: Callable[[list[RunConfig]], None] | None = None,
+    executor: str = "local",
+    address: str | None = None,
 ) -> int:
     """Run the configurations the store does not hold; commit each as it finishes. Returns how many ran.
+
+    ``executor``: ``"local"``, worker processes on this machine, or ``"ray"``, Ray tasks
+    (:func:`actlab.experiments.executors.ray_sweep`: a local Ray instance of ``workers`` CPUs, or the
+    cluster at ``address``).
 
     A run that diverges is finished (its result is that it diverged); one that raised is recorded
     with its error, the sweep goes on, and the next sweep tries it again.
@@ -390,11 +396,16 @@ def sweep(
     ``progress(i, total, config)`` is called as each run finishes (the ``i``-th of ``total``);
     ``running(configs)`` whenever the set of runs at work changes (runs are handed to the workers
     one at a time, as each finishes, so that this set is what is training)."""
+    from .executors import check_executor, ray_sweep
+
+    check_executor(executor, address)
     done = store.finished()
     pending = [c for c in todo if c.key() not in done]
     total = len(pending)
     if not pending:
         return 0
+    if executor == "ray":
+        return ray_sweep(pending, store, workers=workers, address=address, progress=progress, running=running)
     if workers <= 1:
         for i, c in enumerate(pending, 1):
             if running:
