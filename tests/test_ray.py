@@ -125,3 +125,10 @@ def test_executor_ray_without_ray_says_what_to_install(tmp_path: Path) -> None:
 def test_a_run_asks_for_a_gpu_only_when_its_device_is_one() -> None:
     [config] = configs("moons", "mlp", ["relu"], 1, **TINY)
     assert gpus_for(config) == 0  # runs train on the CPU until the configuration names a device
+
+
+@needs_ray
+def test_sweep_refuses_an_address_where_no_cluster_answers() -> None:
+    address = f"127.0.0.1:{_free_port()}"
+    with ResultsStore.memory() as store, pytest.raises(ActlabError, match=f"no Ray cluster answers at {address}"):
+        sweep(configs("moons", "mlp", ["relu"], 1, **TINY), store, executor="ray", address=address)

@@ -324,7 +324,7 @@ def execute(
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ActlabError(f"workers must be a positive integer; got {workers!r}")
-    check_executor(executor, address)
+    check_executor(executor, address, reach=False)
     if plan.pending(store):
         preflight(plan.todo[0])
     store.record_comparison(plan.todo[0].setting(), plan.names, plan.baseline)

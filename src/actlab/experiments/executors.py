@@ -28,8 +28,9 @@ INSTALL = "pip install 'actlab[cluster]'"
 _ADDRESS = re.compile(r"^(?:ray://)?(?P<host>[A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
 
 
-def check_executor(executor: str, address: str | None, what: str = "executor") -> None:
-    """Refuse an unknown executor, an address without Ray, and Ray when it is not installed (one line each)."""
+def check_executor(executor: str, address: str | None, what: str = "executor", *, reach: bool = True) -> None:
+    """Refuse an unknown executor, an address without Ray, Ray when it is not installed, and an address that
+    is not ``HOST:PORT`` or (``reach``) where nothing answers: one line each."""
     import importlib.util
 
     if executor not in EXECUTORS:
@@ -45,10 +46,10 @@ def check_executor(executor: str, address: str | None, what: str = "executor") -
     if not found:
         raise ActlabError(f"{what} ray needs Ray: {INSTALL}")
     if address is not None:
-        check_address(address)
+        check_address(address, reach=reach)
 
 
-def check_address(address: str, timeout: float = 5.0) -> None:
+def check_address(address: str, timeout: float = 5.0, *, reach: bool = True) -> None:
     """A Ray cluster's address, ``HOST:PORT`` (``ray://HOST:PORT`` for Ray Client, or ``auto``), reachable.
 
     Checked with one TCP connection: Ray itself, given an address where no cluster answers, retries for
@@ -58,6 +59,8 @@ def check_address(address: str, timeout: float = 5.0) -> None:
     m = _ADDRESS.match(address)
     if m is None or not 0 < int(m["port"]) < 65536:
         raise ActlabError(f"the Ray address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379, the head's ray start)")
+    if not reach:
+        return
     host = m["host"].strip("[]")
     try:
         with socket.create_connection((host, int(m["port"])), timeout=timeout):
@@ -135,6 +138,9 @@ def ray_sweep(
                     f"could not connect to the Ray cluster at {address}: {runner._one_line(exc)}"
                 ) from None
     try:
+        gpus = max(gpus_for(c) for c in pending)
+        if gpus and ray.cluster_resources().get("GPU", 0) < gpus:  # the task would wait for one for ever
+            raise ActlabError("runs on a GPU need one in the Ray cluster; it has none (ray start --num-gpus N)")
         task = ray.remote(_train_task)
         setup_ref = ray.put(setup)
         queue = iter(pending)

@@ -398,7 +398,7 @@ def sweep(
     one at a time, as each finishes, so that this set is what is training)."""
     from .executors import check_executor, ray_sweep
 
-    check_executor(executor, address)
+    check_executor(executor, address, reach=False)  # the Ray sweep checks that the cluster answers
     done = store.finished()
     pending = [c for c in todo if c.key() not in done]
     total = len(pending)
