@@ -29,6 +29,7 @@ CLI = ["compare", "--activations", "relu,tanh", "--seeds", "1", "--epochs", "1",
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is not installed")
 
 
+@pytest.mark.slow
 @needs_ray
 def test_a_ray_sweep_interrupted_resumes_and_matches_the_local_one(tmp_path: Path) -> None:
     todo = configs("moons", "mlp", ["relu", "tanh"], 2, **TINY)
@@ -60,12 +61,15 @@ def test_a_ray_sweep_interrupted_resumes_and_matches_the_local_one(tmp_path: Pat
     assert but_time(on_ray.rows()) == but_time(local.rows())
 
 
+@pytest.mark.slow
 @needs_ray
 def test_the_cli_on_ray_says_where_it_trains(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "r.sqlite")
-    assert main([*CLI, "--executor", "ray", "--workers", "2", "--db", db, "--json"]) == 0
+    assert main([*CLI, "--executor", "ray", "--workers", "2", "--db", db]) == 0
     out, err = capsys.readouterr()
-    assert err == "" and json.loads(out)["ran"] == 2
+    # one line on stderr, nothing of Ray's (its logs stay in its session folder)
+    assert err == "training 2 runs (2 activations × 1 seed) on moons on a local Ray instance of 2 CPUs...\n"
+    assert "2 runs trained, 0 already in" in out
     assert main([*CLI, "--executor", "ray", "--db", db]) == 0
     assert "all 2 runs (2 activations × 1 seed) already in" in capsys.readouterr().err
 
