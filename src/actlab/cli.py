@@ -906,9 +906,9 @@ def _check_compare(args: argparse.Namespace) -> list[str]:
     from .experiments.executors import check_executor
 
     try:  # Ray installed, and a cluster answering at --address (Ray itself would retry for minutes)
-        check_executor(args.executor, args.address, "--executor")
+        check_executor(args.executor, args.address, "--executor", "--address")
     except ActlabError as exc:
-        raise UsageError(str(exc).replace("an address is", "--address is")) from None
+        raise UsageError(str(exc)) from None
     local = registry.unshippable(names) if args.workers > 1 or args.executor == "ray" else []
     if local:  # the same refusal the sweep makes, here before anything is printed or created
         from .experiments.runner import unshippable_message

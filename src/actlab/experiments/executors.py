@@ -28,7 +28,9 @@ INSTALL = "pip install 'actlab[cluster]'"
 _ADDRESS = re.compile(r"^(?:ray://)?(?P<host>[A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
 
 
-def check_executor(executor: str, address: str | None, what: str = "executor", *, reach: bool = True) -> None:
+def check_executor(
+    executor: str, address: str | None, what: str = "executor", where: str = "address", *, reach: bool = True
+) -> None:
     """Refuse an unknown executor, an address without Ray, Ray when it is not installed, and an address that
     is not ``HOST:PORT`` or (``reach``) where nothing answers: one line each."""
     import importlib.util
@@ -37,7 +39,7 @@ def check_executor(executor: str, address: str | None, what: str = "executor", *
         raise ActlabError(f"{what} must be one of {', '.join(EXECUTORS)}; got {executor!r}")
     if executor != "ray":
         if address is not None:
-            raise ActlabError(f"an address is a Ray cluster's: give it with {what} ray")
+            raise ActlabError(f"{where} is a Ray cluster's: give it with {what} ray")
         return
     try:
         found = importlib.util.find_spec("ray") is not None

@@ -3,9 +3,8 @@ parallel worker processes, each run committed to the results store when it finis
 
 The unit of work is a pure function, :func:`run`, of a :class:`RunConfig`; the sweep maps it
 over the configurations that the store does not already hold, through a
-``concurrent.futures`` executor (a process pool here).  Any executor with the same interface
-— Ray's ``ray.util.multiprocessing`` pool or a Dask client — can take its place to run the
-same sweep on a cluster without changing the runner.
+``concurrent.futures`` executor (a process pool here), or as Ray tasks on a cluster
+(:mod:`actlab.experiments.executors`, ``executor="ray"``), without changing the runs.
 """
 
 from __future__ import annotations
