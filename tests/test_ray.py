@@ -136,3 +136,44 @@ def test_sweep_refuses_an_address_where_no_cluster_answers() -> None:
     address = f"127.0.0.1:{_free_port()}"
     with ResultsStore.memory() as store, pytest.raises(ActlabError, match=f"no Ray cluster answers at {address}"):
         sweep(configs("moons", "mlp", ["relu"], 1, **TINY), store, executor="ray", address=address)
+
+
+PLUGIN = """
+import actlab
+
+actlab.register(actlab.Elementwise(
+    name="ray_half_leaky", title="ray_half_leaky", summary="a plugin for the Ray workers", formula="f",
+    derivative_formula="f'", year=None, uses=("a test",),
+    forward=lambda x, p, xp: 0.5 * x + 0.5 * xp.maximum(x, 0.0),
+    derivative=lambda x, p, xp: xp.where(x > 0, 1.0, 0.5),
+    smoothness=0, kinks=(actlab.Kink(0.0, 0.5, "left derivative"),),
+))
+"""
+
+
+@pytest.mark.slow
+@needs_ray
+def test_ray_workers_load_the_drivers_plugin_on_a_connection_it_keeps(tmp_path: Path) -> None:
+    import ray
+
+    import actlab
+    from actlab.catalog import registry
+
+    (tmp_path / "ray_plugin_probe.py").write_text(PLUGIN)
+    loaded, modules = dict(registry._loaded), set(sys.modules)
+    actlab.load_plugin(str(tmp_path / "ray_plugin_probe.py"))
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)  # the user's own connection
+    try:
+        with ResultsStore.memory() as store:
+            todo = configs("moons", "mlp", ["relu", "ray_half_leaky"], 1, epochs=1, width=8, depth=1)
+            assert sweep(todo, store, workers=2, executor="ray") == 2
+            assert [r["result"]["status"] for r in store.runs()] == ["ok", "ok"]  # the workers knew the plugin
+        assert ray.is_initialized()  # a connection the sweep did not make is left open
+    finally:
+        ray.shutdown()
+        actlab.unregister("ray_half_leaky")
+        registry._loaded.clear()
+        registry._loaded.update(loaded)
+        for name in set(sys.modules) - modules:
+            if (getattr(sys.modules[name], "__file__", None) or "").startswith(str(tmp_path)):
+                del sys.modules[name]
