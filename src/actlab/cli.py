@@ -909,7 +909,13 @@ def _check_compare(args: argparse.Namespace) -> list[str]:
         raise UsageError(f"the {args.dataset} dataset needs {package}: pip install 'actlab[experiments]'")
     if args.figures and importlib.util.find_spec("matplotlib") is None:
         raise UsageError("--figures needs matplotlib: pip install 'actlab[experiments]'")
-    local = registry.unshippable(names) if args.workers > 1 else []
+    from .experiments.executors import check_executor
+
+    try:  # Ray installed, and a cluster answering at --address (Ray itself would retry for minutes)
+        check_executor(args.executor, args.address, "--executor", "--address")
+    except ActlabError as exc:
+        raise UsageError(str(exc)) from None
+    local = registry.unshippable(names) if args.workers > 1 or args.executor == "ray" else []
     if local:  # the same refusal the sweep makes, here before anything is printed or created
         from .experiments.runner import unshippable_message
 
@@ -928,7 +934,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from .experiments.api import execute, preflight, prepare
     from .experiments.runner import check_precision_on, resolve_device
 
-    check_precision_on(resolve_device(args.device), args.precision)  # a device or precision this machine lacks
+    if args.executor != "ray" or args.address is None:  # a cluster's machines resolve the device where they train
+        check_precision_on(resolve_device(args.device), args.precision)  # a device or precision this machine lacks
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())  # --model/--dataset package.module:name from the current folder
     plan = prepare(
@@ -950,7 +957,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
             result = execute(
                 plan, store, workers=args.workers, device=args.device, keep_checkpoints=args.keep_checkpoints,
-                progress=lambda i, total, c: b.update(), running=running,
+                progress=lambda i, total, c: b.update(), running=running, executor=args.executor,
+                address=args.address,
             )  # fmt: skip
     if args.figures:
         from .experiments.figures import comparison_figures
@@ -975,6 +983,9 @@ def _compare_plan(args: argparse.Namespace, names: list[str], total: int, pendin
     runs = _runs(total)
     workers = min(args.workers, pending)
     where = "in this process" if workers <= 1 else f"with {workers} worker processes"
+    if args.executor == "ray":
+        cpus = f"{workers} CPU{'s' if workers > 1 else ''}"
+        where = f"on the Ray cluster at {args.address}" if args.address else f"on a local Ray instance of {cpus}"
     if pending == 0:
         every = "the one run" if total == 1 else f"all {runs}"
         return f"{every} ({acts} × {seeds}) already in {args.db}; nothing to train"
@@ -1269,6 +1280,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         default="32",
         help="32 (default, float32), bf16 or 16: the forward pass autocast to bfloat16 or float16",
+    )
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: worker processes here (default); ray: one Ray task per run, 1 CPU each (pip install "
+        "'actlab[cluster]'), on a local Ray instance of --workers CPUs or the cluster at --address",
+    )
+    p.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="a running Ray cluster's head (ray start --head prints it, e.g. 10.0.0.5:6379); with --executor ray, "
+        "as many runs at work as it has CPUs",
     )
     p.add_argument("--db", default="actlab-results.sqlite", help="results file (default ./actlab-results.sqlite)")
     p.add_argument(

@@ -210,6 +210,8 @@ def compare(
     progress: Callable[[int, int, RunConfig], None] | None = None,
     running: Callable[[list[RunConfig]], None] | None = None,
     alpha: float = 0.05,
+    executor: str = "local",
+    address: str | None = None,
 ) -> Comparison:
     """Train ``model`` with each activation for ``seeds`` seeds and test each against ``baseline``.
 
@@ -238,6 +240,8 @@ def compare(
     keep_checkpoints: keep the checkpoints of finished runs.  Runs of 3 epochs or more save one after
         each epoch in ``<db>.checkpoints`` and resume from it when killed
         (:mod:`actlab.experiments.checkpoints`); finished runs remove theirs unless kept.
+    executor: ``"local"`` (worker processes here) or ``"ray"`` (Ray tasks: a local Ray instance of
+        ``workers`` CPUs, or the cluster at ``address``, ``"HOST:6379"``; ``pip install 'actlab[cluster]'``).
 
     Returns a :class:`~actlab.experiments.comparison.Comparison`: ``print(result.text())`` for the
     table with verdicts, ``result.rows()`` and ``result.paired`` for the numbers, ``result.runs`` for
@@ -248,11 +252,12 @@ def compare(
         metric=metric, metric_name=metric_name, higher_is_better=higher_is_better, optimizer=optimizer, lr=lr,
         batch_size=batch_size, depth=depth, width=width, tag=tag, precision=precision,
     )  # fmt: skip
-    runner.check_precision_on(runner.resolve_device(device), plan.todo[0].precision)  # before the store is made
+    if executor != "ray" or address is None:  # a cluster's machines resolve the device where they train
+        runner.check_precision_on(runner.resolve_device(device), plan.todo[0].precision)  # before the store is made
     with ResultsStore(db) if db is not None else ResultsStore.memory() as store:
         return execute(
             plan, store, workers=workers, device=device, keep_checkpoints=keep_checkpoints, progress=progress,
-            running=running, alpha=alpha,
+            running=running, alpha=alpha, executor=executor, address=address,
         )  # fmt: skip
 
 
@@ -334,6 +339,8 @@ def execute(
     progress: Callable[[int, int, RunConfig], None] | None = None,
     running: Callable[[list[RunConfig]], None] | None = None,
     alpha: float = 0.05,
+    executor: str = "local",
+    address: str | None = None,
 ) -> Comparison:
     """Train the plan's runs that ``store`` lacks (after one check that model and data fit) and analyse.
 
@@ -341,18 +348,28 @@ def execute(
     plan's precision; the runs' checkpoints go to ``<store file>.checkpoints`` (none for a store in
     memory), kept after a run finishes with ``keep_checkpoints``."""
     from .checkpoints import folder_for
+    from .executors import check_executor
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ActlabError(f"workers must be a positive integer; got {workers!r}")
-    resolved = runner.resolve_device(device)
-    for precision in dict.fromkeys(c.precision for c in plan.todo):
-        runner.check_precision_on(resolved, precision)
+    check_executor(executor, address, reach=False)
     folder = folder_for(store.path)
-    runtime = runner.Runtime(resolved, str(folder.absolute()) if folder else None, bool(keep_checkpoints))
+    if executor == "ray" and address is not None:
+        # a cluster's machines decide for themselves: ``auto`` is resolved by each run where it trains, and
+        # checkpoints would be written on the machine that trains, out of the driver's reach: none there
+        runtime = runner.Runtime(runner.check_device(device), None, False)
+    else:
+        resolved = runner.resolve_device(device)
+        for precision in dict.fromkeys(c.precision for c in plan.todo):
+            runner.check_precision_on(resolved, precision)
+        runtime = runner.Runtime(resolved, str(folder.absolute()) if folder else None, bool(keep_checkpoints))
     if plan.pending(store):
         preflight(plan.todo[0])
     store.record_comparison(plan.todo[0].setting(), plan.names, plan.baseline)
-    ran = runner.sweep(plan.todo, store, workers=workers, progress=progress, running=running, runtime=runtime)
+    ran = runner.sweep(
+        plan.todo, store, workers=workers, progress=progress, running=running, runtime=runtime, executor=executor,
+        address=address,
+    )  # fmt: skip
     keys = {c.key() for c in plan.todo}
     runs = [r for r in store.runs() if r["key"] in keys]
     result = analyse(runs, activations=plan.names, baseline=plan.baseline, alpha=alpha)

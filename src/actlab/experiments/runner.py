@@ -3,9 +3,8 @@ parallel worker processes, each run committed to the results store when it finis
 
 The unit of work is a pure function, :func:`run`, of a :class:`RunConfig`; the sweep maps it
 over the configurations that the store does not already hold, through a
-``concurrent.futures`` executor (a process pool here).  Any executor with the same interface
-— Ray's ``ray.util.multiprocessing`` pool or a Dask client — can take its place to run the
-same sweep on a cluster without changing the runner.
+``concurrent.futures`` executor (a process pool here), or as Ray tasks on a cluster
+(:mod:`actlab.experiments.executors`, ``executor="ray"``), without changing the runs.
 
 Where a run trains is not part of what it is: a :class:`Runtime` (the device, ``auto`` by default in
 :func:`actlab.experiments.compare`; the checkpoint folder) goes with each run beside its
@@ -653,10 +652,15 @@ def sweep(
     progress: Callable[[int, int, RunConfig], None] | None = None,
     running: Callable[[list[RunConfig]], None] | None = None,
     runtime: Runtime | None = None,
+    executor: str = "local",
+    address: str | None = None,
 ) -> int:
     """Run the configurations the store does not hold; commit each as it finishes. Returns how many ran.
 
     ``runtime``: where and how each run trains (device, checkpoints), handed to :func:`run` as it is.
+    ``executor``: ``"local"``, worker processes on this machine, or ``"ray"``, Ray tasks
+    (:func:`actlab.experiments.executors.ray_sweep`: a local Ray instance of ``workers`` CPUs, or the
+    cluster at ``address``).
 
     A run that diverges is finished (its result is that it diverged); one that raised is recorded
     with its error, the sweep goes on, and the next sweep tries it again.
@@ -664,11 +668,18 @@ def sweep(
     ``progress(i, total, config)`` is called as each run finishes (the ``i``-th of ``total``);
     ``running(configs)`` whenever the set of runs at work changes (runs are handed to the workers
     one at a time, as each finishes, so that this set is what is training)."""
+    from .executors import check_executor, ray_sweep
+
+    check_executor(executor, address, reach=False)  # the Ray sweep checks that the cluster answers
     done = store.finished()
     pending = [c for c in todo if c.key() not in done]
     total = len(pending)
     if not pending:
         return 0
+    if executor == "ray":
+        return ray_sweep(
+            pending, store, workers=workers, address=address, progress=progress, running=running, runtime=runtime
+        )
     if workers <= 1:
         for i, c in enumerate(pending, 1):
             if running:
