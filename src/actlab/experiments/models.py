@@ -1,4 +1,4 @@
-"""The models a comparison trains: an MLP of any depth and width, and a small CNN."""
+"""The models a comparison trains: an MLP of any depth and width, a small CNN, and a pre-activation ResNet."""
 
 from __future__ import annotations
 
