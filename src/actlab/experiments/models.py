@@ -1,4 +1,4 @@
-"""The models a comparison trains: an MLP of any depth and width, and a small CNN."""
+"""The models a comparison trains: an MLP of any depth and width, a small CNN, and a pre-activation ResNet."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from torch import nn
 from ..catalog import registry
 from ..errors import ActlabError
 from ..torch import Activation
+from .resnet import resnet
 
 
 def mlp(in_features: int, classes: int, activation: str, *, depth: int = 3, width: int = 64) -> nn.Sequential:
@@ -44,7 +45,7 @@ def cnn(shape: tuple[int, ...], classes: int, activation: str, *, width: int = 3
     )
 
 
-MODELS = {"mlp": mlp, "cnn": cnn}
+MODELS = {"mlp": mlp, "cnn": cnn, "resnet": resnet}
 
 
 def build(model: str, shape: tuple[int, ...], classes: int, activation: str, depth: int, width: int) -> nn.Module:
@@ -55,4 +56,6 @@ def build(model: str, shape: tuple[int, ...], classes: int, activation: str, dep
         return mlp(shape[0], classes, spec.name, depth=depth, width=width)
     if model == "cnn":
         return cnn(shape, classes, spec.name, width=width)
+    if model == "resnet":
+        return resnet(shape, classes, spec.name, depth=depth, width=width)
     raise ActlabError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
