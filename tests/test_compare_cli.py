@@ -40,8 +40,11 @@ def _env() -> dict[str, str]:
         (["--activations", " , "], "--activations needs at least one name"),
         (["--activations", "relu,ReLU", "--seeds", "0"], "--seeds must be a positive integer"),  # no note first
         (["--batch-size", "0"], "--batch-size must be a positive integer; got 0"),
-        (["--model", "mpl"], "unknown model 'mpl' (did you mean 'mlp'?); choose from mlp, cnn or give package.module"),
-        (["--model", "resnet-18"], "unknown model 'resnet-18'; choose from mlp, cnn"),
+        (
+            ["--model", "mpl"],
+            "unknown model 'mpl' (did you mean 'mlp'?); choose from mlp, cnn, resnet, transformer or give package",
+        ),
+        (["--model", "resnet-18"], "unknown model 'resnet-18' (did you mean 'resnet'?); choose from mlp, cnn, resnet"),
         (["--dataset", "my data:load"], "unknown dataset 'my data:load'"),
         (["--optimizer", "adan"], "unknown optimizer 'adan' (did you mean 'adam'"),
         (["--baseline", "gelo"], "unknown activation 'gelo' (did you mean 'gelu'"),

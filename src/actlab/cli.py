@@ -887,8 +887,8 @@ def _check_compare(args: argparse.Namespace) -> list[str]:
     for value, what in (
         (args.seeds, "--seeds"),
         (args.epochs, "--epochs"),
-        (args.depth, "--depth"),
-        (args.width, "--width"),
+        (1 if args.depth is None else args.depth, "--depth"),
+        (1 if args.width is None else args.width, "--width"),
         (args.batch_size, "--batch-size"),
         (args.workers, "--workers"),
     ):
@@ -1261,8 +1261,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", help="the activation the others are tested against (default: the first)")
     p.add_argument("--seeds", type=int, default=5, help="seeds per activation (default 5)")
     p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--depth", type=int, default=3, help="hidden layers of the MLP")
-    p.add_argument("--width", type=int, default=64)
+    p.add_argument(
+        "--depth",
+        type=int,
+        help="size of a built-in model: the MLP's hidden layers (default 3), the ResNet's blocks per stage (1), "
+        "the transformer's layers (2)",
+    )
+    p.add_argument(
+        "--width",
+        type=int,
+        help="the MLP's units (default 64), the CNN's channels (64), the ResNet's first channels (16), the "
+        "transformer's model width (128)",
+    )
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--optimizer", default="adam", help="adam (default), adamw, sgd, or package.module:function")

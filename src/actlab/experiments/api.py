@@ -199,8 +199,8 @@ def compare(
     optimizer: Any = "adam",
     lr: float = 1e-3,
     batch_size: int = 128,
-    depth: int = 3,
-    width: int = 64,
+    depth: int | None = None,
+    width: int | None = None,
     tag: str = "",
     precision: str = "32",
     db: str | Path | None = DEFAULT_PATH,
@@ -215,7 +215,8 @@ def compare(
 ) -> Comparison:
     """Train ``model`` with each activation for ``seeds`` seeds and test each against ``baseline``.
 
-    model: ``"mlp"`` or ``"cnn"`` (built in, sized by ``depth``/``width``); a factory called with the
+    model: ``"mlp"``, ``"cnn"``, ``"resnet"`` or ``"transformer"`` (built in, sized by ``depth``/``width``,
+        defaults in :data:`actlab.experiments.runner.MODEL_SIZES`); a factory called with the
         activation module, returning the model (use the module, or copies, wherever the activation
         goes); an ``nn.Module`` whose elementwise activation modules are swapped for each activation
         (a deep copy per run, every submodule's ``reset_parameters`` re-drawn per seed); or an import
@@ -290,8 +291,8 @@ def prepare(
     optimizer: Any = "adam",
     lr: float = 1e-3,
     batch_size: int = 128,
-    depth: int = 3,
-    width: int = 64,
+    depth: int | None = None,
+    width: int | None = None,
     tag: str = "",
     precision: str = "32",
 ) -> Plan:
@@ -319,7 +320,11 @@ def prepare(
     d = runner.dataset(dref, batch_size)
     tref = _task_ref(task, loss, metric, metric_name, higher_is_better, d)
     oref = _optimizer_ref(optimizer)
-    sizes = {"depth": depth, "width": width} if mref in BUILTIN_MODELS else {"depth": 0, "width": 0}
+    if mref in BUILTIN_MODELS:
+        d, w = runner.MODEL_SIZES[mref]
+        sizes = {"depth": d if depth is None else depth, "width": w if width is None else width}
+    else:
+        sizes = {"depth": 0, "width": 0}
     todo = [
         RunConfig(dref, mref, a, s, epochs=epochs, lr=float(lr), batch_size=batch_size, optimizer=oref, task=tref,
                   tag=tag, precision=precision, **sizes)

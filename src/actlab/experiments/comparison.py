@@ -48,10 +48,10 @@ class Comparison:
     def title(self) -> str:
         c = self.config
         model = c["model"]
-        if model in ("mlp", "cnn"):
-            model = (
-                f"{model} (depth {c['depth']}, width {c['width']})" if model == "mlp" else f"cnn (width {c['width']})"
-            )
+        if model == "cnn":
+            model = f"cnn (width {c['width']})"
+        elif model in ("mlp", "resnet", "transformer"):
+            model = f"{model} (depth {c['depth']}, width {c['width']})"
         else:
             model = _short(model)
         extra = "" if c.get("optimizer", "adam") == "adam" else f", {c['optimizer']}"

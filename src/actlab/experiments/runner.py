@@ -43,7 +43,14 @@ if TYPE_CHECKING:
     from .data import Data
 
 
-BUILTIN_MODELS = ("mlp", "cnn")
+BUILTIN_MODELS = ("mlp", "cnn", "resnet", "transformer")
+GAIN_INIT = ("mlp", "cnn", "resnet")
+"""Built-in models whose Linear and convolution weights are drawn for the activation's gain
+(:func:`actlab.torch.init.init_`); the transformer keeps its own initialisation (``reset_parameters``)."""
+MODEL_SIZES = {"mlp": (3, 64), "cnn": (3, 64), "resnet": (1, 16), "transformer": (2, 128)}
+"""Each built-in model's default (depth, width): hidden layers and units of the MLP; the CNN's channels
+(its depth is fixed); the ResNet's blocks per stage and first stage's channels; the transformer's layers
+and model width."""
 OPTIMIZERS = ("adam", "adamw", "sgd")
 PRECISIONS = ("32", "bf16", "16")
 """Training precisions: float32; the forward pass autocast to bfloat16, or to float16 (with a gradient
@@ -210,11 +217,13 @@ def build_model(config: RunConfig, data: Data) -> Any:
         _, yte = data.test.tensors
         classes = int(max(ytr.max(), yte.max())) + 1
         model = build(config.model, tuple(xtr.shape[1:]), classes, config.activation, config.depth, config.width)
-        for path, m in model.named_modules():
-            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-                torch.manual_seed(derive(config.seed, "init", path))
-                init_(m, config.activation, **params)
-        return model
+        if config.model in GAIN_INIT:
+            for path, m in model.named_modules():
+                if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+                    torch.manual_seed(derive(config.seed, "init", path))
+                    init_(m, config.activation, **params)
+            return model
+        return _reset(model, config.seed)
     obj = resolve(config.model, "model")
     if isinstance(obj, nn.Module):
         model = copy.deepcopy(obj)
@@ -239,9 +248,18 @@ def build_model(config: RunConfig, data: Data) -> Any:
             )
     else:
         raise ActlabError(f"model must be an nn.Module or a factory activation -> nn.Module; got {type(obj).__name__}")
+    return _reset(model, config.seed)
+
+
+def _reset(model: Any, seed: int) -> Any:
+    """Every submodule with ``reset_parameters`` re-drawn from (seed, "init", its path)."""
+    import torch
+
+    from ..torch import Activation
+
     for path, m in model.named_modules():
         if hasattr(m, "reset_parameters") and not isinstance(m, Activation):
-            torch.manual_seed(derive(config.seed, "init", path))
+            torch.manual_seed(derive(seed, "init", path))
             m.reset_parameters()
     return model
 
