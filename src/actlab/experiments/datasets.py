@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import ActlabError, suggest
+from .text import pystdlib
 
 if TYPE_CHECKING:
     import torch
@@ -73,6 +74,7 @@ def mnist1d(seed: int = 0) -> Split:
 
 
 DATASETS: dict[str, Callable[..., Split]] = {"moons": moons, "spirals": spirals, "digits": digits, "mnist1d": mnist1d}
+DATASETS["pystdlib"] = pystdlib  # byte-level text: the Python standard library's source (actlab.experiments.text)
 
 NEEDS: dict[str, tuple[str, str]] = {"digits": ("sklearn", "scikit-learn"), "mnist1d": ("mnist1d", "mnist1d")}
 """The module each dataset imports beyond NumPy and PyTorch, and the package that provides it."""
