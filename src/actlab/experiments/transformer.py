@@ -10,6 +10,12 @@ initialised and trained on its own).  The feed-forward block is where activation
 
 so that every variant has (nearly) the same number of parameters, as in Shazeer (2020), "GLU
 Variants Improve Transformer".  The linear layers have no biases (as there).
+
+Its cost on :func:`actlab.experiments.text.pystdlib` (CPython 3.11, context 128, batch 64, Adam at
+3e-3, one CPU thread): depth 2 and width 128 (476,416 parameters with relu, 478,464 with swiglu)
+train one epoch of 15,350 windows in 137 s (relu) and 119 s (swiglu, its fused kernel compiled
+included), to 3.10 / 2.53 / 2.26 validation bits per byte after 1 / 2 / 3 epochs with relu and
+3.49 / 3.07 / 2.56 with swiglu.
 """
 
 from __future__ import annotations
