@@ -77,7 +77,9 @@ class Data:
             return
         if self.tensors:
             x, y = self.test.tensors
-            step = max(self.batch_size, 4096)
+            # examples that are sequences (tokens: a transformer's activations grow with their length) go in
+            # training-sized batches; single vectors in large ones
+            step = self.batch_size if x.ndim > 1 and not x.is_floating_point() else max(self.batch_size, 4096)
             for i in range(0, len(x), step):
                 yield x[i : i + step], y[i : i + step]
             return

@@ -1,6 +1,8 @@
-"""Datasets that never come from the network: generated (moons, spirals, MNIST-1D) or bundled
-with a package (scikit-learn's digits).  Each returns float32 inputs and int64 labels, split
-into train and test sets deterministically.  PyTorch is imported only when a dataset is made, so
+"""Datasets that never come from the network: generated (moons, spirals, MNIST-1D), bundled with a
+package (scikit-learn's digits) or on every machine (``pystdlib``: the Python standard library's
+source as bytes, :mod:`actlab.experiments.text`).  Each returns its train and test sets, split
+deterministically: float32 inputs and int64 labels, or for ``pystdlib`` int64 byte windows and the
+same windows shifted by one.  PyTorch is imported only when a dataset is made, so
 that a command can check a dataset's name (``DATASETS``, ``NEEDS``) in an instant."""
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import ActlabError, suggest
+from .text import pystdlib
 
 if TYPE_CHECKING:
     import torch
@@ -73,6 +76,7 @@ def mnist1d(seed: int = 0) -> Split:
 
 
 DATASETS: dict[str, Callable[..., Split]] = {"moons": moons, "spirals": spirals, "digits": digits, "mnist1d": mnist1d}
+DATASETS["pystdlib"] = pystdlib  # byte-level text: the Python standard library's source (actlab.experiments.text)
 
 NEEDS: dict[str, tuple[str, str]] = {"digits": ("sklearn", "scikit-learn"), "mnist1d": ("mnist1d", "mnist1d")}
 """The module each dataset imports beyond NumPy and PyTorch, and the package that provides it."""

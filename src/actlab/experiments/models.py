@@ -1,4 +1,5 @@
-"""The models a comparison trains: an MLP of any depth and width, a small CNN, and a pre-activation ResNet."""
+"""The models a comparison trains: an MLP of any depth and width, a small CNN, a pre-activation ResNet
+and a decoder-only transformer language model."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from ..catalog import registry
 from ..errors import ActlabError
 from ..torch import Activation
 from .resnet import resnet
+from .transformer import transformer
 
 
 def mlp(in_features: int, classes: int, activation: str, *, depth: int = 3, width: int = 64) -> nn.Sequential:
@@ -45,17 +47,21 @@ def cnn(shape: tuple[int, ...], classes: int, activation: str, *, width: int = 3
     )
 
 
-MODELS = {"mlp": mlp, "cnn": cnn, "resnet": resnet}
+MODELS = {"mlp": mlp, "cnn": cnn, "resnet": resnet, "transformer": transformer}
 
 
 def build(model: str, shape: tuple[int, ...], classes: int, activation: str, depth: int, width: int) -> nn.Module:
     spec = registry.spec(activation)
-    if spec.kind != "elementwise":
-        raise ActlabError(f"compare trains elementwise activations; {spec.name} is {spec.kind}")
+    if spec.kind != "elementwise" and not (model == "transformer" and spec.kind == "gated"):
+        raise ActlabError(
+            f"compare trains elementwise activations (gated ones too in a transformer); {spec.name} is {spec.kind}"
+        )
     if model == "mlp":
         return mlp(shape[0], classes, spec.name, depth=depth, width=width)
     if model == "cnn":
         return cnn(shape, classes, spec.name, width=width)
     if model == "resnet":
         return resnet(shape, classes, spec.name, depth=depth, width=width)
+    if model == "transformer":  # byte tokens: 256 at least, as an input may hold a byte that no target does
+        return transformer(shape, max(classes, 256), spec.name, depth=depth, width=width)
     raise ActlabError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
