@@ -78,6 +78,15 @@ class Comparison:
                 out.append({"seed": int(r["config"]["seed"]), "status": res["status"], "detail": where})
         return sorted(out, key=lambda f: f["seed"])
 
+    def parameters(self, activation: str) -> int | None:
+        """The trainable parameters of ``activation``'s model (equal for every seed), where a run recorded them."""
+        counts = [
+            r["result"]["parameters"]
+            for r in self.runs
+            if arm_label(r["config"]) == activation and r["result"].get("parameters") is not None
+        ]
+        return int(counts[0]) if counts else None
+
     def seconds(self, activation: str) -> list[float]:
         """Training seconds of each run of ``activation`` (a run of schema 1 kept them in its last epoch)."""
         return [_seconds(r["result"]) for r in self.runs if arm_label(r["config"]) == activation]
@@ -104,6 +113,7 @@ class Comparison:
                 "mean": a.mean,
                 "ci95": list(a.ci95),
                 "seconds": float(np.mean(secs)) if secs else math.nan,
+                "parameters": self.parameters(a.activation),
             }
             p = paired.get(a.activation)
             if p is not None:
@@ -142,17 +152,19 @@ class Comparison:
     def text(self) -> str:
         """The comparison as a terminal table with its verdicts, and one line on the test used."""
         arrow = "higher is better" if self.higher_is_better else "lower is better"
-        head = ["activation", "runs", f"{self.metric} (mean ± 95% CI)", "Δ vs " + self.baseline, "95% CI of Δ"]
+        head = ["activation", "runs", "params", f"{self.metric} (mean ± 95% CI)", "Δ vs " + self.baseline]
+        head += ["95% CI of Δ"]
         head += ["p (t)", "p (Holm)", "P(better)", "verdict"]
         body = []
         for r in self.rows():
             runs = f"{r['finished']}/{r['runs']}" if r["failed_seeds"] else str(r["runs"])
             own = _mean_ci(r["mean"], r["ci95"])
+            params = "-" if r["parameters"] is None else f"{r['parameters']:,}"
             if r["baseline"]:
-                body.append([r["activation"], runs, own, "baseline", "", "", "", "", ""])
+                body.append([r["activation"], runs, params, own, "baseline", "", "", "", "", ""])
                 continue
             if "difference" not in r:
-                body.append([r["activation"], runs, own, "", "", "", "", "", "not tested"])
+                body.append([r["activation"], runs, params, own, "", "", "", "", "", "not tested"])
                 continue
             lo, hi = r["ci_t"]
             ci = f"[{lo:+.3g}, {hi:+.3g}]" if math.isfinite(lo) else "-"
@@ -163,6 +175,7 @@ class Comparison:
                 [
                     r["activation"],
                     runs,
+                    params,
                     own,
                     f"{r['difference']:+.3g}" if math.isfinite(r["difference"]) else "-",
                     ci,

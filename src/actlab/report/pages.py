@@ -737,6 +737,7 @@ def comparison_section(c: Any, index: int, figures: list[str], linked: Collectio
         cells: list[object] = [
             name_link(r["activation"], "", linked),
             runs,
+            "-" if r["parameters"] is None else f"{r['parameters']:,}",
             own,
             "-" if not math.isfinite(half) else f"± {half:.2g}",
             "-" if not math.isfinite(r["seconds"]) else f"{r['seconds']:.1f}",
@@ -769,11 +770,11 @@ def comparison_section(c: Any, index: int, figures: list[str], linked: Collectio
         f"{max(1, len(c.activations) - 1)} candidates; P(better): the fraction of seeds where the activation beat "
         f"{c.baseline}. A verdict says better or worse only where the Holm-adjusted p is below 0.05."
     )
-    header = ["activation", "runs", c.metric, "95% CI", "s/run", "Δ", "95% CI (t)", "95% CI (bootstrap)", "p (t)"]
-    header += ["p (Wilcoxon)", "p (Holm)", "P(better)", "verdict"]
+    header = ["activation", "runs", "params", c.metric, "95% CI", "s/run", "Δ", "95% CI (t)", "95% CI (bootstrap)"]
+    header += ["p (t)", "p (Wilcoxon)", "p (Holm)", "P(better)", "verdict"]
     if all(p.p_wilcoxon is None for p in c.paired):  # fewer than 6 seeds: no Wilcoxon column
-        header.pop(9)
-        rows = [r[:9] + r[10:] for r in rows]
+        header.pop(10)
+        rows = [r[:10] + r[11:] for r in rows]
     body: list[object] = [tag("h2", c.title(), id=f"setting-{index}")]
     body.append(table(header, rows, numeric=list(range(1, len(header) - 1)), caption=caption))
     reasons = [tag("li", tag("strong", p.activation), ": ", p.reason) for p in c.paired if p.verdict != "not tested"]
