@@ -34,8 +34,8 @@ report: install-report  # ends by printing where to open it: open actlab-report/
 
 demo: report
 
-test: install-test
-	$(BIN)/python -m pytest
+test: install-test  # the test files spread over one process per CPU core (pytest-xdist), a file to a process
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 $(COMPAT)/bin/python:
 	$(PYTHON) -m venv $(COMPAT)
