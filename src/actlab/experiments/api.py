@@ -375,6 +375,8 @@ def execute(
         plan.todo, store, workers=workers, progress=progress, running=running, runtime=runtime, executor=executor,
         address=address,
     )  # fmt: skip
+    if folder is not None and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()  # every run finished and removed its checkpoint: no empty folder left beside the store
     keys = {c.key() for c in plan.todo}
     runs = [r for r in store.runs() if r["key"] in keys]
     result = analyse(runs, activations=plan.names, baseline=plan.baseline, alpha=alpha)
