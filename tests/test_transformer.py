@@ -154,3 +154,24 @@ def test_pystdlib_is_a_built_in_dataset_and_refuses_a_bad_context() -> None:
     assert x.shape[1] == 128
     with pytest.raises(ActlabError, match="context must be a positive number of bytes"):
         pystdlib(context=0)
+
+
+def test_a_seed_draws_every_weight_of_the_same_path_alike_whatever_the_activation() -> None:
+    """The runner's transformer keeps GPT-2's initialisation, drawn per module path: relu and swiglu runs of
+    one seed share every weight outside the feed-forward blocks' differently shaped layers."""
+    from actlab.experiments.runner import RunConfig, build_model, dataset
+
+    data = dataset("pystdlib", 64)
+    models = {
+        (a, s): build_model(RunConfig("pystdlib", "transformer", a, s, depth=1, width=32), data)
+        for a in ("relu", "swiglu")
+        for s in (0, 1)
+    }
+    relu, swiglu = models[("relu", 0)].state_dict(), models[("swiglu", 0)].state_dict()
+    shared = [k for k in relu if k in swiglu and relu[k].shape == swiglu[k].shape and "ffn" not in k]
+    assert "tokens.weight" in shared and "head.weight" in shared and "blocks.0.attn.out.weight" in shared
+    for k in shared:
+        assert torch.equal(relu[k], swiglu[k]), k
+    other = models[("relu", 1)].state_dict()
+    assert not torch.equal(relu["tokens.weight"], other["tokens.weight"])
+    assert abs(float(relu["tokens.weight"].std()) - 0.02) < 0.002  # GPT-2's scale, not PyTorch's default N(0, 1)

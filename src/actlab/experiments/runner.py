@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 BUILTIN_MODELS = ("mlp", "cnn", "resnet", "transformer")
 GAIN_INIT = ("mlp", "cnn", "resnet")
 """Built-in models whose Linear and convolution weights are drawn for the activation's gain
-(:func:`actlab.torch.init.init_`); the transformer keeps its own initialisation (``reset_parameters``)."""
+(:func:`actlab.torch.init.init_`); the transformer keeps its own (GPT-2) initialisation, drawn per
+module path (``TransformerLM.init_weights(seed)``)."""
 MODEL_SIZES = {"mlp": (3, 64), "cnn": (3, 64), "resnet": (1, 16), "transformer": (2, 128)}
 """Each built-in model's default (depth, width): hidden layers and units of the MLP; the CNN's channels
 (its depth is fixed); the ResNet's blocks per stage and first stage's channels; the transformer's layers
@@ -223,7 +224,8 @@ def build_model(config: RunConfig, data: Data) -> Any:
                     torch.manual_seed(derive(config.seed, "init", path))
                     init_(m, config.activation, **params)
             return model
-        return _reset(model, config.seed)
+        model.init_weights(config.seed)  # the transformer's own (GPT-2) scheme, drawn per module path
+        return model
     obj = resolve(config.model, "model")
     if isinstance(obj, nn.Module):
         model = copy.deepcopy(obj)

@@ -108,16 +108,24 @@ class TransformerLM(nn.Module):
         self.blocks = nn.ModuleList(Block(width, heads, ffn()) for _ in range(depth))
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, vocab, bias=False)
-        self._init_weights(depth)
+        self.init_weights()
 
-    def _init_weights(self, depth: int) -> None:
-        """Every weight N(0, INIT_STD²), the residual projections N(0, INIT_STD² / (2·depth)); LayerNorms 1 and 0."""
+    def init_weights(self, seed: int | None = None) -> None:
+        """Every weight N(0, INIT_STD²), the residual projections N(0, INIT_STD² / (2·depth)); LayerNorms 1 and 0.
+
+        With ``seed`` each module's weight is drawn from its own stream, (seed, "init", module path)
+        (:func:`actlab.experiments.seeds.derive`): a weight of the same path and shape gets the same draw
+        whatever the feed-forward block's activation, so a comparison's runs of one seed are paired."""
+        from .seeds import derive
+
+        depth = len(self.blocks)
         residual = {id(b.attn.out.weight) for b in self.blocks} | {id(b.ffn.down.weight) for b in self.blocks}
         with torch.no_grad():
-            for m in self.modules():
+            for path, m in self.named_modules():
                 if isinstance(m, (nn.Linear, nn.Embedding)):
                     std = INIT_STD / math.sqrt(2 * depth) if id(m.weight) in residual else INIT_STD
-                    m.weight.normal_(0.0, std)
+                    gen = None if seed is None else torch.Generator().manual_seed(derive(seed, "init", path))
+                    m.weight.normal_(0.0, std, generator=gen)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 2 or x.shape[1] > self.context:
