@@ -189,7 +189,7 @@ def compare(
     activations: Iterable[str] | str = ("relu", "gelu", "silu"),
     *,
     seeds: int = 5,
-    epochs: int = 10,
+    epochs: int | None = None,
     baseline: str | None = None,
     task: Any = None,
     loss: Callable[..., Any] | None = None,
@@ -216,11 +216,11 @@ def compare(
     """Train ``model`` with each activation for ``seeds`` seeds and test each against ``baseline``.
 
     model: ``"mlp"``, ``"cnn"``, ``"resnet"`` or ``"transformer"`` (built in, sized by ``depth``/``width``,
-        defaults in :data:`actlab.experiments.runner.MODEL_SIZES`); a factory called with the
-        activation module, returning the model (use the module, or copies, wherever the activation
-        goes); an ``nn.Module`` whose elementwise activation modules are swapped for each activation
-        (a deep copy per run, every submodule's ``reset_parameters`` re-drawn per seed); or an import
-        path ``"package.module:factory"``.
+        defaults in :data:`actlab.experiments.runner.MODEL_SIZES`, epochs in ``MODEL_EPOCHS``); a
+        factory called with the activation module, returning the model (use the module, or copies,
+        wherever the activation goes); an ``nn.Module`` whose elementwise activation modules are
+        swapped for each activation (a deep copy per run, every submodule's ``reset_parameters``
+        re-drawn per seed); or an import path ``"package.module:factory"``.
     data: a built-in dataset name (``mnist1d``, ``digits``, ``spirals``, ``moons``), an import path of
         a function returning data, or the data: ``(x_train, y_train, x_test, y_test)`` tensors,
         ``((x_train, y_train), (x_test, y_test))``, ``(train, test)`` datasets or DataLoaders.
@@ -281,7 +281,7 @@ def prepare(
     activations: Iterable[str] | str = ("relu", "gelu", "silu"),
     *,
     seeds: int = 5,
-    epochs: int = 10,
+    epochs: int | None = None,
     baseline: str | None = None,
     task: Any = None,
     loss: Callable[..., Any] | None = None,
@@ -303,6 +303,8 @@ def prepare(
     names = activation_names(activations, model if isinstance(model, str) else "")
     base = baseline_name(baseline, names)
     precision = runner.check_precision(precision)
+    if epochs is None:  # each built-in model's own budget; 10 for a model of one's own
+        epochs = runner.MODEL_EPOCHS.get(model if isinstance(model, str) else "", 10)
     for value, what in ((seeds, "seeds"), (epochs, "epochs"), (batch_size, "batch_size")):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ActlabError(f"{what} must be a positive integer; got {value!r}")

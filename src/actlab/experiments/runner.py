@@ -48,6 +48,10 @@ GAIN_INIT = ("mlp", "cnn", "resnet")
 """Built-in models whose Linear and convolution weights are drawn for the activation's gain
 (:func:`actlab.torch.init.init_`); the transformer keeps its own (GPT-2) initialisation, drawn per
 module path (``TransformerLM.init_weights(seed)``)."""
+MODEL_EPOCHS = {"mlp": 10, "cnn": 10, "resnet": 20, "transformer": 3}
+"""Each built-in model's default epochs: what trains it to a meaningful model in minutes per run on two
+CPU cores (the ResNet 97% on MNIST-1D in 20; the transformer, 240 steps an epoch on pystdlib, about
+2.3 bits per byte in 3)."""
 MODEL_SIZES = {"mlp": (3, 64), "cnn": (3, 64), "resnet": (1, 16), "transformer": (2, 128)}
 """Each built-in model's default (depth, width): hidden layers and units of the MLP; the CNN's channels
 (its depth is fixed); the ResNet's blocks per stage and first stage's channels; the transformer's layers
