@@ -682,3 +682,13 @@ def test_the_task_is_inferred_from_the_targets_or_named(
     assert out == "" and err.count("\n") == 1 and "Traceback" not in err
     assert "regression: the model's output has shape (8, 2) and the targets (8,); they must match" in err
     assert not Path("moons.sqlite").exists()
+
+
+def test_each_built_in_model_has_its_own_default_epochs() -> None:
+    """Without epochs=, a built-in model trains for its own budget (the MLP's 10 keep the runs' keys); a
+    model of one's own for 10; an explicit value wins."""
+    assert prepare("mlp", "moons", ["relu"], seeds=1).todo[0].epochs == 10
+    assert prepare("resnet", "mnist1d", ["relu"], seeds=1).todo[0].epochs == 20
+    assert prepare("transformer", "pystdlib", ["swiglu"], seeds=1).todo[0].epochs == 3
+    assert prepare(residual, "moons", ["relu"], seeds=1).todo[0].epochs == 10
+    assert prepare("transformer", "pystdlib", ["relu"], seeds=1, epochs=1).todo[0].epochs == 1
