@@ -80,6 +80,28 @@ def test_the_default_precision_leaves_stored_keys_unchanged_and_others_are_new_k
     assert half.key() != base.key() and half.setting() != base.setting()
 
 
+def test_a_machine_dependent_dataset_puts_its_fingerprint_in_the_key_and_others_keep_theirs() -> None:
+    from dataclasses import replace
+
+    from actlab.experiments.api import prepare
+    from actlab.experiments.runner import dataset
+
+    [text] = prepare("transformer", "pystdlib", ["relu"], seeds=1, epochs=1, batch_size=64).todo
+    assert text.data_version == dataset("pystdlib", 64).fingerprint()[:16]
+    assert replace(text, data_version="0" * 16).key() != text.key()
+    [moons] = prepare("mlp", "moons", ["relu"], seeds=1, epochs=4, depth=2, width=16).todo
+    assert moons.data_version == "" and moons.key() == "b06e7bd43d4829b9e804fe10"  # unchanged
+
+
+def test_a_process_whose_machine_dependent_data_differs_refuses_the_run_in_one_line() -> None:
+    config = RunConfig("pystdlib", "transformer", "relu", 0, epochs=1, depth=1, width=16, batch_size=64,
+                       data_version="0123456789abcdef")  # fmt: skip
+    result = run(config, Runtime("cpu"))
+    assert result["status"] == "failed"
+    assert "is not the data the run was planned on (0123456789abcdef)" in result["error"]
+    assert "\n" not in result["error"]
+
+
 # --- devices and precisions ---
 
 

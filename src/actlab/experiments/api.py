@@ -323,13 +323,13 @@ def prepare(
     tref = _task_ref(task, loss, metric, metric_name, higher_is_better, d)
     oref = _optimizer_ref(optimizer)
     if mref in BUILTIN_MODELS:
-        d, w = runner.MODEL_SIZES[mref]
-        sizes = {"depth": d if depth is None else depth, "width": w if width is None else width}
+        dd, ww = runner.MODEL_SIZES[mref]
+        sizes = {"depth": dd if depth is None else depth, "width": ww if width is None else width}
     else:
         sizes = {"depth": 0, "width": 0}
     todo = [
         RunConfig(dref, mref, a, s, epochs=epochs, lr=float(lr), batch_size=batch_size, optimizer=oref, task=tref,
-                  tag=tag, precision=precision, **sizes)
+                  tag=tag, precision=precision, data_version=runner.data_version(dref, d), **sizes)
         for a in names
         for s in range(seeds)
     ]  # fmt: skip

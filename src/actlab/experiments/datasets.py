@@ -78,6 +78,10 @@ def mnist1d(seed: int = 0) -> Split:
 DATASETS: dict[str, Callable[..., Split]] = {"moons": moons, "spirals": spirals, "digits": digits, "mnist1d": mnist1d}
 DATASETS["pystdlib"] = pystdlib  # byte-level text: the Python standard library's source (actlab.experiments.text)
 
+MACHINE_DEPENDENT: tuple[str, ...] = ("pystdlib",)
+"""Built-in datasets whose contents depend on the machine (pystdlib: the running Python's standard
+library): their fingerprint is part of each run's key (:attr:`RunConfig.data_version`)."""
+
 NEEDS: dict[str, tuple[str, str]] = {"digits": ("sklearn", "scikit-learn"), "mnist1d": ("mnist1d", "mnist1d")}
 """The module each dataset imports beyond NumPy and PyTorch, and the package that provides it."""
 

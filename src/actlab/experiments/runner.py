@@ -76,7 +76,11 @@ class RunConfig:
     model or data code changes, and finished runs are not mistaken for the new code's.
     ``precision`` (:data:`PRECISIONS`) changes the results, so it is part of the key; the default,
     ``"32"``, is left out of the hash, so that runs stored before precision was a setting keep their
-    keys.  The device is not part of the configuration (:class:`Runtime`): the same experiment on
+    keys.  ``data_version`` is the fingerprint of a built-in dataset whose contents depend on the
+    machine (``pystdlib``: each Python's standard library is other text, see
+    :data:`actlab.experiments.datasets.MACHINE_DEPENDENT`); empty, and left out of the hash, for the
+    others.  A process whose data has another fingerprint refuses the run instead of training on
+    other text.  The device is not part of the configuration (:class:`Runtime`): the same experiment on
     other hardware is the same run.
     """
 
@@ -94,6 +98,7 @@ class RunConfig:
     task: str = "classification"
     tag: str = ""
     precision: str = "32"
+    data_version: str = ""
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(_keyed(asdict(self)), sort_keys=True).encode()).hexdigest()[:24]
@@ -112,7 +117,7 @@ def setting_key(config: dict[str, Any]) -> str:
 def _keyed(config: dict[str, Any]) -> dict[str, Any]:
     """A configuration as it is hashed: settings added since runs were first stored are left out at their
     default, so that a stored run's key does not change."""
-    return {k: v for k, v in config.items() if not (k == "precision" and v == "32")}
+    return {k: v for k, v in config.items() if (k, v) not in (("precision", "32"), ("data_version", ""))}
 
 
 def arm_label(config: dict[str, Any]) -> str:
@@ -178,6 +183,14 @@ def dataset(ref: str, batch_size: int = 128) -> Data:
                     raise ActlabError(f"the dataset loader {ref} raised {_one_line(exc)}") from None
         _DATA[(ref, batch_size)] = as_data(raw, batch_size)
     return _DATA[(ref, batch_size)]
+
+
+def data_version(ref: str, data: Data) -> str:
+    """The ``data_version`` of a run on ``ref``: its data's fingerprint where the built-in dataset's
+    contents depend on the machine, else empty."""
+    from .datasets import MACHINE_DEPENDENT
+
+    return data.fingerprint()[:16] if ref in MACHINE_DEPENDENT else ""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -520,6 +533,12 @@ def _train(config: RunConfig, runtime: Runtime, device_name: str, started: float
 
     device = torch.device(device_name)
     cpu_data = dataset(config.dataset, config.batch_size)
+    if config.data_version and (here := data_version(config.dataset, cpu_data)) != config.data_version:
+        raise ActlabError(
+            f"the {config.dataset} data in this process (fingerprint {here}) is not the data the run was "
+            f"planned on ({config.data_version}): {config.dataset} depends on the machine (for pystdlib, the "
+            "Python version); run it where the Python is the driver's"
+        )
     data = _on_device(cpu_data, device)
     t = task(config)
     dtype = _dtype(check_precision(config.precision))
