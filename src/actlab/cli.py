@@ -128,6 +128,10 @@ def _describe(spec: Spec, act: Activation | None = None, *, compute: bool = True
         out["range"] = None if declared is None else {**declared.as_dict(), "declared": True}
     if isinstance(spec, Elementwise) and not out["builtin"]:
         out.update(_user_facts(spec, act if act is not None else get(spec.name), compute))
+        if _is_formula(spec):
+            from .formula import facts
+
+            out["formula_activation"] = facts.describe(spec, measure=compute, act=act)
     elif isinstance(spec, Elementwise):
         r = spec.output_range(p)
         out["properties"] = {
@@ -141,6 +145,11 @@ def _describe(spec: Spec, act: Activation | None = None, *, compute: bool = True
         out["kinks"] = [{"x": k.x, "derivative": k.derivative, "rule": k.rule} for k in spec.kink_points(p)]
         out["float64_accuracy_ulps"] = {w: spec.float64_ulps.get(w, 4.0) for w in ("f", "f'")}
     return out
+
+
+def _is_formula(spec: Spec) -> bool:
+    """True for a formula activation (without importing SymPy for other entries)."""
+    return hasattr(spec, "formula_source")
 
 
 _DECLARABLE = ("range", "monotonic", "smoothness", "zero_centred", "self_gated", "kinks", "float64_ulps")
@@ -333,6 +342,10 @@ def _user_lines(d: dict[str, Any]) -> list[tuple[str, str]]:
                     f"x = {k['x']:g}: f' = {k['derivative']:.6g} ({k['rule']}) (declared; {status})",
                 )
             )
+    if "formula_activation" in d:
+        from .formula import facts
+
+        return out + facts.lines(d["formula_activation"])
     if "float64_ulps" in declared:
         stated = ", ".join(f"{w} ≤ {u:g}" for w, u in declared["float64_ulps"].items())
         out.append(
@@ -472,6 +485,61 @@ def _parse_params(spec: Spec, items: Sequence[str]) -> dict[str, Any]:
             raise UsageError(f"--param takes NAME=VALUE; got {item!r}")
         params[key.strip()] = spec.param(key.strip()).parse(text, spec.name)
     return params
+
+
+def _cmd_define(args: argparse.Namespace) -> int:
+    from .formula import user
+
+    if args.list:
+        entries = {n: {"formula": s.text, "params": dict(s.params), "learnable": list(s.learnable)}
+                   for n, s in user.saved().items()}  # fmt: skip
+        if args.json:
+            _emit_json({"file": str(user.path()), "formulas": entries})
+        elif not entries:
+            print(f"the user catalog ({user.path()}) holds no formula; `actlab define NAME FORMULA` adds one")
+        else:
+            rows = [
+                (n, e["formula"], ", ".join(f"{k}={v:g}" for k, v in e["params"].items())) for n, e in entries.items()
+            ]
+            print(_table(rows, ("name", "formula", "parameters")))
+            print(f"\n{user.path()}")
+        return 0
+    if args.name is None:
+        raise UsageError("define needs NAME and FORMULA (or --list, or NAME --remove)")
+    if args.remove:
+        file = user.remove(args.name)
+        print(f"removed {args.name} from {file}")
+        return 0
+    if args.formula is None:
+        raise UsageError(f"define {args.name} needs the formula, e.g. actlab define {args.name} 'x*sigmoid(x)'")
+    from .formula import define
+
+    name = args.name.strip().lower()
+    if registry.is_builtin(name) if name in registry.names(aliases=True) else False:
+        raise UsageError(f"{name} is one of the catalog's own activations; choose another name")
+    params: dict[str, float] = {}
+    for item in args.param:
+        key, sep, text = item.partition("=")
+        try:
+            params[key.strip()] = float(text)
+        except ValueError:
+            raise UsageError(f"--param takes NAME=NUMBER; got {item!r}") from None
+        if not sep or not key.strip():
+            raise UsageError(f"--param takes NAME=NUMBER; got {item!r}")
+    probe = define(args.formula, params=params, learnable=False, stabilise=not args.as_written, register=False)
+    fixed = set(args.fixed)
+    unknown = fixed - {q.name for q in probe.params}
+    if unknown:
+        raise UsageError(f"--fixed {sorted(unknown)[0]}: the formula has no such parameter")
+    learnable = tuple(q.name for q in probe.params if q.name not in fixed)
+    spec = define(args.formula, name, params, learnable=learnable, stabilise=not args.as_written, replace=True)
+    file = user.save(name, spec.formula_source)
+    if args.json:
+        _emit_json({"file": str(file), **_describe(spec, get(spec.name))})
+    else:
+        print(_show_text(spec, get(spec.name)))
+        print(f"\nsaved as {name} in {file}")
+    return 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -839,8 +907,9 @@ def _check_outputs(db: str, figures: str | None) -> None:
 def _compare_names(text: str, model: str = "mlp") -> tuple[list[str], list[str]]:
     """The canonical names of ``--activations``, each once, and a note on each name given more than once."""
     from .experiments.api import activation_names
+    from .formula.source import split_names
 
-    given = [n.strip() for n in text.split(",") if n.strip()]
+    given = split_names(text)
     if not given:
         raise UsageError("--activations needs at least one name (comma-separated, e.g. relu,gelu)")
     names = activation_names(given, model)
@@ -1169,6 +1238,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", "-p", action="append", default=[], metavar="K=V", help="set a parameter")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_cmd_show)
+
+    p = sub.add_parser(
+        "define",
+        help="name a formula activation and keep it in the user catalog",
+        description="Define an activation from a formula in x and named parameters (e.g. x*sigmoid(beta*x)), "
+        "keep it under NAME in the user catalog (a JSON file: $ACTLAB_FORMULAS, else "
+        "~/.config/actlab/formulas.json) so that later commands and worker processes see it, and show it. "
+        "A formula's text is also accepted wherever an activation name is, without defining it.",
+    )
+    p.add_argument("name", nargs="?", help="the new activation's name (lower case letters, digits and _)")
+    p.add_argument("formula", nargs="?", help="the formula, e.g. 'x*tanh(softplus(x))'")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="K=V", help="a parameter's default")
+    p.add_argument("--fixed", action="append", default=[], metavar="K", help="a parameter that is not learnable")
+    p.add_argument("--as-written", action="store_true", help="evaluate as written, without the stabilising rewrites")
+    p.add_argument("--list", action="store_true", help="list the user catalog")
+    p.add_argument("--remove", action="store_true", help="remove NAME from the user catalog")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_cmd_define)
 
     p = sub.add_parser(
         "eval",

@@ -39,6 +39,10 @@ def suggest(word: str, choices: Iterable[str], *, n: int = 3) -> str:
     return f" (did you mean {joined}?)"
 
 
+class FormulaError(ActlabError, ValueError):
+    """A formula activation that cannot be read, is outside the vocabulary, or is not an activation."""
+
+
 class ShapeError(ActlabError, ValueError):
     """An input whose shape the activation cannot take (an odd size to split in halves ...)."""
 

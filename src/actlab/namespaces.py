@@ -154,6 +154,12 @@ numpy_ns = SimpleNamespace(
     tanh=np.tanh,
     sin=np.sin,
     cos=np.cos,
+    sinh=np.sinh,
+    cosh=np.cosh,
+    arcsinh=np.arcsinh,
+    arctan=np.arctan,
+    erf=sc.erf,
+    erfc=sc.erfc,
     sqrt=np.sqrt,
     hypot=_hypot,
     abs=np.abs,
@@ -221,6 +227,17 @@ def mpmath_ns(mp: Any) -> SimpleNamespace:
             return tail if v < 0 else 1 - tail
         return mp.ncdf(v)
 
+    def erfc(v: Any) -> Any:
+        # as for ndtr: mpmath's erfc fails for |v| beyond ~1e8, where the asymptotic series is exact
+        if mp.isfinite(v) and abs(v) > 1e8:
+            return 2 * ndtr(-v * mp.sqrt(2))
+        return mp.erfc(v)
+
+    def erf(v: Any) -> Any:
+        if mp.isfinite(v) and abs(v) > 1e8:
+            return mp.sign(v) * (1 - erfc(abs(v)))
+        return mp.erf(v)
+
     return SimpleNamespace(
         name="mpmath",
         wide=True,
@@ -231,6 +248,12 @@ def mpmath_ns(mp: Any) -> SimpleNamespace:
         tanh=mp.tanh,
         sin=mp.sin,
         cos=mp.cos,
+        sinh=mp.sinh,
+        cosh=mp.cosh,
+        arcsinh=mp.asinh,
+        arctan=mp.atan,
+        erf=erf,
+        erfc=erfc,
         sqrt=mp.sqrt,
         hypot=mp.hypot,
         abs=mp.fabs,
@@ -314,6 +337,12 @@ def torch_ns(dtype: Any) -> SimpleNamespace:
         tanh=torch.tanh,
         sin=torch.sin,
         cos=torch.cos,
+        sinh=torch.sinh,
+        cosh=torch.cosh,
+        arcsinh=torch.asinh,
+        arctan=torch.atan,
+        erf=torch.special.erf,
+        erfc=torch.special.erfc,
         sqrt=torch.sqrt,
         hypot=hypot,
         abs=torch.abs,

@@ -480,7 +480,8 @@ def unshippable(names: Iterable[str] | None = None) -> list[str]:
         entry = _specs[name]
         if isinstance(entry, Gated):
             todo.append(spec(entry.gate).name)
-        if name not in _builtin and _origins.get(name) is None:
+        shipped = getattr(entry, "formula_source", None) is not None  # a worker defines it again from its text
+        if name not in _builtin and _origins.get(name) is None and not shipped:
             out.append(name)
     return out
 
@@ -506,10 +507,26 @@ def spec(name: str) -> Spec:
     if key not in _keys:
         _load_plugins()
     if key not in _keys:
+        found = _formula(name)
+        if found is not None:
+            return found
         labels = {n: n for n in names(aliases=True)}
         hint = suggest(name.lower(), labels) or suggest(key, {normalise(n): n for n in labels})
         raise UnknownActivationError(f"unknown activation {name!r}{hint}; `actlab list` shows them all")
     return _specs[_keys[key]]
+
+
+def _formula(name: str) -> Spec | None:
+    """The formula activation ``name`` stands for (formula text, or a name in the user catalog), defined
+    on first use by :mod:`actlab.formula` (imported only then: it needs SymPy); else None."""
+    from ..formula import user
+    from ..formula.source import looks_like_formula
+
+    if looks_like_formula(name) or name.strip().lower() in user.saved():
+        from ..formula.core import lookup
+
+        return lookup(name)
+    return None
 
 
 def names(*, kind: str | None = None, aliases: bool = False) -> list[str]:

@@ -129,7 +129,9 @@ GATED_MODELS = ("transformer",)
 def activation_names(activations: Iterable[str] | str, model: str = "mlp") -> list[str]:
     """The catalog names of the activations to compare, each once: elementwise ones, and for a model in
     :data:`GATED_MODELS` the gated family too (SwiGLU, GEGLU, …, in its feed-forward blocks)."""
-    given = [a.strip() for a in activations.split(",")] if isinstance(activations, str) else list(activations)
+    from ..formula.source import split_names
+
+    given = split_names(activations) if isinstance(activations, str) else list(activations)
     given = [a for a in given if a]
     if not given:
         raise ActlabError("activations: give at least one name (e.g. ['relu', 'gelu'])")
@@ -144,9 +146,21 @@ def activation_names(activations: Iterable[str] | str, model: str = "mlp") -> li
                 f"compare trains {' and '.join(kinds)} activations; {spec.name} is {article} {spec.kind} activation "
                 f"(`actlab list --kind elementwise` shows those it can train{where})"
             )
-        if spec.name not in names:
-            names.append(spec.name)
+        if _name(spec) not in names:
+            names.append(_name(spec))
     return names
+
+
+def _name(spec: Any) -> str:
+    """How a comparison names an activation: its catalog name, or an unnamed formula's text."""
+    source = getattr(spec, "formula_source", None)
+    return source.text if source is not None and spec.name.startswith("formula_") else spec.name
+
+
+def _formula_of(name: str) -> str:
+    """The stored definition of a formula activation (empty for the catalog's and plugins' entries)."""
+    source = getattr(registry.spec(name), "formula_source", None)
+    return source.as_json() if source is not None else ""
 
 
 def baseline_name(baseline: str | None, names: Sequence[str]) -> str:
@@ -154,12 +168,12 @@ def baseline_name(baseline: str | None, names: Sequence[str]) -> str:
     if baseline is None:
         return names[0]
     spec = registry.spec(baseline)  # an unknown name: the catalog's did-you-mean error
-    if spec.name not in names:
+    if _name(spec) not in names:
         raise ActlabError(
-            f"the baseline {spec.name} is not among the activations compared ({', '.join(names)}); "
+            f"the baseline {_name(spec)} is not among the activations compared ({', '.join(names)}); "
             "add it to the activations or choose one of them"
         )
-    return spec.name
+    return _name(spec)
 
 
 def preflight(config: RunConfig) -> None:
@@ -329,7 +343,8 @@ def prepare(
         sizes = {"depth": 0, "width": 0}
     todo = [
         RunConfig(dref, mref, a, s, epochs=epochs, lr=float(lr), batch_size=batch_size, optimizer=oref, task=tref,
-                  tag=tag, precision=precision, data_version=runner.data_version(dref, d), **sizes)
+                  tag=tag, precision=precision, data_version=runner.data_version(dref, d),
+                  formula=_formula_of(a), **sizes)
         for a in names
         for s in range(seeds)
     ]  # fmt: skip

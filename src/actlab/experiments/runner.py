@@ -80,8 +80,10 @@ class RunConfig:
     machine (``pystdlib``: each Python's standard library is other text, see
     :data:`actlab.experiments.datasets.MACHINE_DEPENDENT`); empty, and left out of the hash, for the
     others.  A process whose data has another fingerprint refuses the run instead of training on
-    other text.  The device is not part of the configuration (:class:`Runtime`): the same experiment on
-    other hardware is the same run.
+    other text.  ``formula`` is the definition of a formula activation
+    (:meth:`actlab.formula.FormulaSource.as_json`; empty for the others): a worker defines it from there,
+    and a name redefined as another formula is another run.  The device is not part of the
+    configuration (:class:`Runtime`): the same experiment on other hardware is the same run.
     """
 
     dataset: str
@@ -99,6 +101,7 @@ class RunConfig:
     tag: str = ""
     precision: str = "32"
     data_version: str = ""
+    formula: str = ""
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(_keyed(asdict(self)), sort_keys=True).encode()).hexdigest()[:24]
@@ -117,15 +120,18 @@ def setting_key(config: dict[str, Any]) -> str:
 def _keyed(config: dict[str, Any]) -> dict[str, Any]:
     """A configuration as it is hashed: settings added since runs were first stored are left out at their
     default, so that a stored run's key does not change."""
-    return {k: v for k, v in config.items() if (k, v) not in (("precision", "32"), ("data_version", ""))}
+    return {
+        k: v for k, v in config.items() if (k, v) not in (("precision", "32"), ("data_version", ""), ("formula", ""))
+    }
 
 
 def arm_label(config: dict[str, Any]) -> str:
     """An activation as a comparison names it: the catalog name, with its parameters where set."""
     params = config.get("params") or ()
+    name = str(config["activation"])
     if not params:
-        return str(config["activation"])
-    return f"{config['activation']}({', '.join(f'{k}={v}' for k, v in params)})"
+        return name
+    return f"{name}({', '.join(f'{k}={v}' for k, v in params)})"
 
 
 # --- what a configuration names: models, data, tasks and optimizers, resolved in any process ---
@@ -532,6 +538,10 @@ def _train(config: RunConfig, runtime: Runtime, device_name: str, started: float
     from . import checkpoints
 
     device = torch.device(device_name)
+    if config.formula:  # a formula activation defined in the driver: define it here too
+        from ..formula import ensure
+
+        ensure(config.activation, config.formula)
     cpu_data = dataset(config.dataset, config.batch_size)
     if config.data_version and (here := data_version(config.dataset, cpu_data)) != config.data_version:
         raise ActlabError(

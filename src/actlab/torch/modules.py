@@ -104,11 +104,19 @@ class Activation(nn.Module):
         for key in ("spec", "_native", "_bound"):
             state.pop(key, None)
         state["_spec_name"] = self.spec.name
+        source = getattr(self.spec, "formula_source", None)
+        if source is not None:  # a formula activation: the loading process defines it again from its text
+            state["_formula"] = source.as_json()
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         name = state.pop("_spec_name")
+        formula = state.pop("_formula", None)
+        if formula is not None:
+            from ..formula import ensure
+
+            ensure(name, formula)
         try:
             spec = registry.spec(name)
         except UnknownActivationError:
