@@ -5,8 +5,9 @@ library itself, so one formula serves every backend.  :data:`numpy_ns` is the
 reference namespace (NumPy plus ``scipy.special``); :func:`mpmath_ns` evaluates the
 same names on high-precision scalars for the accuracy oracle, and :func:`torch_ns` on tensors.
 
-The names every one of them has — ``exp expm1 log log1p tanh sin cos sqrt hypot abs sign where
-where_lazy mul0 ones_like maximum minimum clip isnan isinf isfinite ndtr log_ndtr`` — are what
+The names every one of them has — ``exp expm1 log log1p tanh sin cos sinh cosh arcsinh arctan erf
+erfc sqrt hypot abs sign where where_lazy mul0 ones_like maximum minimum clip isnan isinf isfinite
+ndtr log_ndtr`` — are what
 an elementwise formula, a user's included, may call; the README lists them ("Your own
 activation", kept equal to this set by a test).  The vector kinds' helpers (``amax``, ``sum``,
 ``split_halves``, ``group_max`` ...) exist for NumPy and PyTorch only.  A function that is
