@@ -16,6 +16,8 @@ import mpmath
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import actlab
 from actlab import accuracy
@@ -389,3 +391,43 @@ def test_the_oracle_and_numpy_agree_on_a_formula_at_high_precision() -> None:
     with mpmath.workdps(50):
         exact = f(mpmath.mpf(-3))
     assert float(values(spec, np.array([-3.0]))[0]) == pytest.approx(float(exact), rel=2e-16)
+
+
+# --- fuzzing: hostile and malformed text ---
+
+TOKENS = [
+    "x", "beta", "1", "0", "2.5", "1e308", "-", "+", "*", "/", "**", "^", "(", ")", ",", " ", "exp", "log", "sqrt",
+    "sigmoid", "softplus", "where", "max", "min", "piecewise", ">", "<=", "and", "or", "not", "relu", "gelu", "elu",
+    "alpha=", "'s'", ".", "[", "]", "{", "}", ":", "=", "lambda", "__class__", "__import__", "os", "import", ";",
+    "\\", "#", "@", "%", "//", "!", "?", "9**9**9", "1j", "\x00", "é", "𝑥", "if", "else", "Phi", "pi", "e",
+]  # fmt: skip
+
+
+LEAVES = st.sampled_from(["x", "x", "beta", "1", "2", "0.5", "-1", "1e300", "1e-300", "pi"])
+UNARY = st.sampled_from(["exp", "log", "sqrt", "abs", "tanh", "sigmoid", "softplus", "erf", "sin", "atan", "relu", "elu"])
+EXPRESSIONS = st.recursive(
+    LEAVES,
+    lambda inner: st.one_of(
+        st.tuples(UNARY, inner).map(lambda t: f"{t[0]}({t[1]})"),
+        st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "**"]), inner).map(lambda t: f"({t[0]}{t[1]}{t[2]})"),
+        st.tuples(st.sampled_from(["max", "min"]), inner, inner).map(lambda t: f"{t[0]}({t[1]}, {t[2]})"),
+        st.tuples(inner, inner, inner).map(lambda t: f"where({t[0]} > 0, {t[1]}, {t[2]})"),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.lists(st.sampled_from(TOKENS), max_size=30).map("".join), st.text(max_size=80), EXPRESSIONS))
+def test_any_text_either_defines_an_activation_or_is_one_formula_error_line_quickly(text: str) -> None:
+    import time
+
+    started = time.perf_counter()
+    try:
+        spec = define(text, register=False)
+    except FormulaError as exc:
+        message = str(exc)
+        assert message and "\n" not in message and "Traceback" not in message
+    else:
+        assert isinstance(spec, Elementwise)
+    assert time.perf_counter() - started < 4 * core.SYMPY_SECONDS

@@ -163,7 +163,14 @@ def define(
     with _lock:
         if name is None and source in _by_source:
             return _by_source[source]
-        spec = _build(parsed, source, name or _anonymous_name(source))
+        try:
+            spec = _build(parsed, source, name or _anonymous_name(source))
+        except FormulaError:
+            raise
+        except (ValueError, TypeError, ArithmeticError, NotImplementedError, AttributeError, RecursionError) as exc:
+            # SymPy refusing a construction it cannot decide (comparing σ(β) with x ...): one line, as for any formula
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise FormulaError(f"formula {parsed.text!r} cannot be used: {first}") from None
         if register:
             registry.register(spec, replace=replace or name is None)
             if name is None:

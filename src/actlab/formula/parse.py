@@ -333,7 +333,13 @@ def parse(text: str) -> Parsed:
     from ..catalog import registry
 
     builder = _Builder(text, {n for n in registry.names(kind="elementwise")})
-    expr = builder.expr(tree.body)
+    try:
+        expr = builder.expr(tree.body)
+    except FormulaError:
+        raise
+    except (ValueError, TypeError, ArithmeticError, NotImplementedError, AttributeError, RecursionError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FormulaError(f"formula {_short(text)} cannot be built: {first}") from None
     if not isinstance(expr, sympy.Expr):
         raise FormulaError(f"formula {_short(text)} is not a real-valued expression")
     canonical = ast.unparse(tree.body)

@@ -37,6 +37,10 @@ class _Block(sympy.Function):
     def textbook_form(cls, u: Any) -> Any:
         raise NotImplementedError
 
+    def _eval_evalf(self, prec: int) -> Any:
+        # a numeric value (σ(1), to compare max(x, σ(1))) from the textbook form
+        return self.textbook_form(self.args[0])._eval_evalf(prec)
+
     def _latex(self, printer: LatexPrinter) -> str:
         return rf"\operatorname{{{self.latex_name}}}\left({printer._print(self.args[0])}\right)"
 
@@ -559,8 +563,12 @@ def compile_expr(expr: Any, params: dict[str, Any], *, oracle: bool = False) -> 
             key = names[e]
             return lambda x, p, xp: getattr(p, key)
         if not e.free_symbols:
-            c = _number(e)
-            return lambda x, p, xp: c
+            try:
+                c = _number(textbook(e))
+            except (TypeError, ValueError, AttributeError):
+                c = None  # a catalog entry at a constant (relu(1)): evaluated like any call below
+            if c is not None:
+                return lambda x, p, xp: c
         if isinstance(e, sympy.Add):
             parts = [build(a) for a in e.args]
             if len(parts) < 3 or oracle:
