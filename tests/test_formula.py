@@ -404,7 +404,9 @@ TOKENS = [
 
 
 LEAVES = st.sampled_from(["x", "x", "beta", "1", "2", "0.5", "-1", "1e300", "1e-300", "pi"])
-UNARY = st.sampled_from(["exp", "log", "sqrt", "abs", "tanh", "sigmoid", "softplus", "erf", "sin", "atan", "relu", "elu"])
+UNARY = st.sampled_from(
+    ["exp", "log", "sqrt", "abs", "tanh", "sigmoid", "softplus", "erf", "sin", "atan", "relu", "elu"]
+)
 EXPRESSIONS = st.recursive(
     LEAVES,
     lambda inner: st.one_of(

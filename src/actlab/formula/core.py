@@ -77,8 +77,21 @@ def time_limit(seconds: float) -> Iterator[None]:
             signal.setitimer(signal.ITIMER_REAL, previous)
 
 
+ANALYSIS_SECONDS = 4.0
+"""The time all the optional SymPy steps of one formula share (simplifying, limits, kinks): past it, each
+step left is skipped and its facts are left to the numerical analysis."""
+
+_deadline = [math.inf]
+
+
 def _limited(fn: Any, default: Any, seconds: float = SYMPY_SECONDS) -> Any:
-    """``fn()`` if it finishes within ``seconds`` and does not fail, else ``default``."""
+    """``fn()`` if it finishes within ``seconds`` (and before the formula's analysis deadline) and does not
+    fail, else ``default``."""
+    import time
+
+    seconds = min(seconds, _deadline[0] - time.monotonic())
+    if seconds <= 0.01:
+        return default
     try:
         with time_limit(seconds):
             return fn()
@@ -189,6 +202,16 @@ def _limited_parse(formula: str) -> Any:
 
 
 def _build(parsed: Any, source: FormulaSource, name: str) -> FormulaSpec:
+    import time
+
+    _deadline[0] = time.monotonic() + SYMPY_SECONDS + ANALYSIS_SECONDS  # differentiating, then the optional steps
+    try:
+        return _build_within(parsed, source, name)
+    finally:
+        _deadline[0] = math.inf
+
+
+def _build_within(parsed: Any, source: FormulaSource, name: str) -> FormulaSpec:
     expr = parsed.expr
     symbols = parsed.params
     text = parsed.text

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -319,7 +320,9 @@ def parse(text: str) -> Parsed:
     if not text.isprintable() and any(c not in " \t\n" and not c.isprintable() for c in text):
         raise FormulaError(f"formula {_short(text)}: it contains a control character")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():  # "invalid decimal literal" and the like: the error below says it
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         at = f" at character {exc.offset}" if exc.offset else ""
         raise FormulaError(f"formula {_short(text)} is not an expression{at}: {exc.msg}") from None
