@@ -28,6 +28,7 @@ from actlab.report.html import esc, external, tag
 PAGES = ("relu", "sigmoid", "tanh", "gelu", "silu", "selu", "softmax", "swiglu", "maxout")
 """The activations the session's report gives pages: every kind is there."""
 EVIL = "evil_gate"
+FORMULA = "x*erf(x) + 0.1*x"
 PAYLOAD = "<script>alert('{}')</script>"
 
 
@@ -95,7 +96,7 @@ def small_report(base: Path) -> Path:
     """The session's report: tiny benchmark, one-epoch experiment, a page per kind and the hostile entry."""
     out = base / "report-session" / "actlab-report"
     out.parent.mkdir(parents=True)
-    names = [*PAGES, EVIL]
+    names = [*PAGES, EVIL, FORMULA]
     bench = out.parent / "bench.json"
     bench.write_text(json.dumps(fake_bench(names)))
     actlab.register(evil_spec())
@@ -214,7 +215,10 @@ def test_report_contents(built: Path) -> None:
 
     assert index.count('class="card"') == len(BRANCHES)
     assert "use another" not in index and "hardswish" in index  # the mobile CNN branch
-    assert sorted(p.stem for p in (built / "activations").glob("*.html")) == sorted([*PAGES, EVIL])
+    from actlab.formula import define
+
+    formula = define(FORMULA).name
+    assert sorted(p.stem for p in (built / "activations").glob("*.html")) == sorted([*PAGES, EVIL, formula])
     for name in PAGES:
         assert (built / "figures" / f"act-{name}.png").stat().st_size > 1000
     gelu = (built / "activations" / "gelu.html").read_text()
@@ -313,3 +317,12 @@ def test_a_user_entry_page_states_no_range_it_did_not_declare(built: Path) -> No
     assert "range (declared)" not in evil and "not declared (computed below)" in evil
     relu = (built / "activations" / "relu.html").read_text()  # a built-in's range is tested against computation
     assert "<dt>range</dt><dd>[0, ∞)</dd>" in relu
+
+
+def test_a_formula_activation_has_its_own_page_with_its_formula_and_derivative(built: Path) -> None:
+    from actlab.formula import define
+
+    spec = define(FORMULA)
+    page = (built / "activations" / f"{spec.name}.html").read_text()
+    assert "x * erf(x) + 0.1 * x" in page and "erf" in page
+    assert (built / "figures" / f"act-{spec.name}.png").is_file()

@@ -367,6 +367,11 @@ def build(
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..catalog import registry
+    from ..formula.source import split_names
+
+    for name in split_names(args.extra):  # formulas (and saved formula names) join the catalog, so get pages
+        registry.spec(name)
     summary = build(args.output, bench=args.bench, results=args.db, progress=not args.json)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -389,4 +394,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--bench", metavar="FILE", help="benchmark results (default: actlab-bench.json, else measure now)")
     p.add_argument("--db", default="actlab-results.sqlite", help="results store (default ./actlab-results.sqlite)")
     p.add_argument("--json", action="store_true", help="print what was written as JSON (no progress bar)")
+    p.add_argument(
+        "--extra",
+        default="",
+        metavar="ACTIVATIONS",
+        help="more activations to give pages: formulas (e.g. 'x*erf(x)') or names from the user catalog, "
+        "comma-separated",
+    )
     p.set_defaults(run=_run)
