@@ -433,3 +433,25 @@ def test_any_text_either_defines_an_activation_or_is_one_formula_error_line_quic
     else:
         assert isinstance(spec, Elementwise)
     assert time.perf_counter() - started < 4 * core.SYMPY_SECONDS
+
+
+def test_the_readme_formula_example_runs() -> None:
+    text = (ROOT / "README.md").read_text()
+    block = text.split("### An activation from a formula", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, object] = {}
+    exec(compile(block, "README.md", "exec"), scope)
+    module = scope["module"]
+    assert isinstance(module, torch.nn.Module) and [n for n, _ in module.named_parameters()]
+
+
+@pytest.mark.parametrize("text", FORMULAS)
+def test_pytorch_evaluates_a_formula_and_its_derivative_as_numpy_does(text: str) -> None:
+    import actlab.torch as at
+
+    spec = define(text, params={"beta": 1.3} if "beta" in text else None)
+    xs = np.concatenate([np.linspace(-12, 12, 97), [-1e30, 1e30, 0.0]])
+    x = torch.tensor(xs, dtype=torch.float64, requires_grad=True)
+    y = at.get(text, **({"beta": 1.3} if "beta" in text else {}))(x)
+    y.backward(torch.ones_like(y))
+    np.testing.assert_allclose(y.detach().numpy(), values(spec, xs), rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(x.grad.numpy(), values(spec, xs, "f'"), rtol=1e-13, atol=1e-300)

@@ -18,7 +18,7 @@ left to the numerical analysis, so a formula never hangs a command.
 >>> mish.equals
 'mish'
 >>> float(mish.forward(1.0, mish.defaults(), __import__("actlab.namespaces").namespaces.numpy_ns))
-0.8650983882673103
+0.8650983882673102
 """
 
 from __future__ import annotations

@@ -32,10 +32,14 @@ class _Block(sympy.Function):
 
     is_real = True
     latex_name = ""
+    text_name = ""
 
     @classmethod
     def textbook_form(cls, u: Any) -> Any:
         raise NotImplementedError
+
+    def _sympystr(self, printer: Any) -> str:
+        return f"{self.text_name}({', '.join(printer._print(a) for a in self.args)})"
 
     def _eval_evalf(self, prec: int) -> Any:
         # a numeric value (σ(1), to compare max(x, σ(1))) from the textbook form
@@ -49,6 +53,7 @@ class Sigmoid(_Block):
     """σ(u) = 1/(1 + e^{−u})."""
 
     latex_name = "sigmoid"
+    text_name = "sigmoid"
 
     def _latex(self, printer: LatexPrinter) -> str:
         return rf"\sigma\left({printer._print(self.args[0])}\right)"
@@ -72,6 +77,7 @@ class Softplus(_Block):
     """softplus(u) = log(1 + e^u)."""
 
     latex_name = "softplus"
+    text_name = "softplus"
 
     def fdiff(self, argindex: int = 1) -> Any:
         return Sigmoid(self.args[0])
@@ -85,6 +91,7 @@ class Phi(_Block):
     """Φ(u), the standard normal CDF."""
 
     latex_name = "Phi"
+    text_name = "Phi"
 
     def _latex(self, printer: LatexPrinter) -> str:
         return rf"\Phi\left({printer._print(self.args[0])}\right)"
@@ -108,6 +115,7 @@ class Log1p(_Block):
     """log(1 + u), accurate for small u."""
 
     latex_name = "log1p"
+    text_name = "log1p"
 
     def fdiff(self, argindex: int = 1) -> Any:
         return 1 / (1 + self.args[0])
@@ -125,6 +133,7 @@ class Expm1(_Block):
     """e^u − 1, accurate for small u."""
 
     latex_name = "expm1"
+    text_name = "expm1"
 
     def fdiff(self, argindex: int = 1) -> Any:
         return sympy.exp(self.args[0])
@@ -142,6 +151,7 @@ class TanhSoftplus(_Block):
     """tanh(softplus(u)), in a form that never overflows (mish's gate)."""
 
     latex_name = "tanh"
+    text_name = "tanh_softplus"
 
     def _latex(self, printer: LatexPrinter) -> str:
         return rf"\tanh\left(\operatorname{{softplus}}\left({printer._print(self.args[0])}\right)\right)"
@@ -160,6 +170,7 @@ class Sech2Softplus(_Block):
     1 − t² only where t is far from 1, else from e^u."""
 
     latex_name = "sech^2"
+    text_name = "sech2_softplus"
 
     def _latex(self, printer: LatexPrinter) -> str:
         u = printer._print(self.args[0])
@@ -339,6 +350,7 @@ class Sinc(_Block):
     """sinc(u) = sin(u)/u, 1 at u = 0."""
 
     latex_name = "sinc"
+    text_name = "sinc"
 
     def fdiff(self, argindex: int = 1) -> Any:
         return SincPrime(self.args[0])
@@ -356,6 +368,7 @@ class SincPrime(_Block):
     """sinc′(u) = (u cos u − sin u)/u², 0 at u = 0: its series near 0, where the difference cancels."""
 
     latex_name = "sinc'"
+    text_name = "sinc_prime"
 
     @classmethod
     def textbook_form(cls, u: Any) -> Any:
@@ -381,6 +394,7 @@ class Sech2(_Block):
     """sech²(u) = 1 − tanh²(u), without the cancellation of the difference."""
 
     latex_name = "sech^2"
+    text_name = "sech2"
 
     def _latex(self, printer: LatexPrinter) -> str:
         return rf"\operatorname{{sech}}^{{2}}\left({printer._print(self.args[0])}\right)"
@@ -581,21 +595,23 @@ def compile_expr(expr: Any, params: dict[str, Any], *, oracle: bool = False) -> 
 
                 return add
 
+            # a term that varies first, so that every partial sum is an array of x's shape
+            order = sorted(range(len(e.args)), key=lambda i: not e.args[i].free_symbols)
+            terms = [parts[i] for i in order]
+
             def add_compensated(x: Any, p: Any, xp: Any) -> Any:
                 # Neumaier's summation: the rounding error of each addition is kept and added back, so the
                 # order of the terms (−1 + x + √(x²+1)) does not decide which digits survive
-                total = parts[0](x, p, xp)
+                total = terms[0](x, p, xp)
                 carry = 0.0 * total
-                for part in parts[1:]:
-                    t = part(x, p, xp)
+                for part in terms[1:]:
+                    t = part(x, p, xp) + 0.0 * total  # a constant term becomes an array like the others
                     s_ = total + t
                     carry = carry + xp.where(xp.abs(total) >= xp.abs(t), (total - s_) + t, (t - s_) + total)
                     total = s_
                 return xp.where(xp.isfinite(carry), total + carry, total)
 
             return add_compensated
-
-            return add
         if isinstance(e, sympy.Mul):
             # a negative power of a factor is a division: 1/(...) rounds once where (...)**-1 · a rounds twice
             # the first varying factor, divided at once by the denominators, then the other factors, and
