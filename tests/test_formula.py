@@ -93,6 +93,11 @@ def test_a_formula_is_read_into_sympy_with_its_parameters_and_one_canonical_text
         ("softmax(x)", "not elementwise"),
         ("elu(x, alpha=-1)", "alpha"),
         ("3j*x", "complex"),
+        # SymPy's own KeyError deep in Piecewise (found by benchmarks/formula_fuzz.py): still one line
+        (
+            "max(where(atan(1) > 0, abs(x), softplus(x) - beta), where(relu(1e-300) > 0, 1e300*x, exp(-1))*1e300)",
+            "cannot be used",
+        ),
     ],
 )
 def test_what_is_not_an_activation_or_not_in_the_vocabulary_is_one_line_naming_the_reason(

@@ -97,7 +97,7 @@ def _limited(fn: Any, default: Any, seconds: float = SYMPY_SECONDS) -> Any:
             return fn()
     except _TimeUp:
         return default
-    except (ValueError, TypeError, NotImplementedError, AttributeError, ZeroDivisionError, RecursionError):
+    except (ValueError, TypeError, LookupError, NotImplementedError, AttributeError, ArithmeticError, RecursionError):
         return default
 
 
@@ -180,7 +180,15 @@ def define(
             spec = _build(parsed, source, name or _anonymous_name(source))
         except FormulaError:
             raise
-        except (ValueError, TypeError, ArithmeticError, NotImplementedError, AttributeError, RecursionError) as exc:
+        except (
+            ValueError,
+            TypeError,
+            LookupError,
+            ArithmeticError,
+            NotImplementedError,
+            AttributeError,
+            RecursionError,
+        ) as exc:
             # SymPy refusing a construction it cannot decide (comparing σ(β) with x ...): one line, as for any formula
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise FormulaError(f"formula {parsed.text!r} cannot be used: {first}") from None

@@ -340,7 +340,15 @@ def parse(text: str) -> Parsed:
         expr = builder.expr(tree.body)
     except FormulaError:
         raise
-    except (ValueError, TypeError, ArithmeticError, NotImplementedError, AttributeError, RecursionError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        LookupError,
+        ArithmeticError,
+        NotImplementedError,
+        AttributeError,
+        RecursionError,
+    ) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FormulaError(f"formula {_short(text)} cannot be built: {first}") from None
     if not isinstance(expr, sympy.Expr):
