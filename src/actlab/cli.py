@@ -1441,6 +1441,7 @@ def build_parser() -> argparse.ArgumentParser:
     # -- commands defined in their own modules: each adds its parser below, one line each --
     importlib.import_module("actlab.table").add_parser(sub)
     importlib.import_module("actlab.report").add_parser(sub)
+    importlib.import_module("actlab.search.command").add_parser(sub)
     importlib.import_module("actlab.bench").add_parser(sub)
     _accept_plugins_after_command(sub)
     return parser
