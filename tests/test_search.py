@@ -189,3 +189,26 @@ def test_the_search_command_prints_progress_and_a_leaderboard_and_writes_figures
 def test_bad_search_arguments_are_one_line_and_exit_2(args: tuple[str, ...], message: str, tmp_path: Path) -> None:
     out = actlab("search", *args, cwd=tmp_path)
     assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_a_learnable_search_trains_beta_with_the_weights(tmp_path: Path) -> None:
+    from actlab.experiments.api import prepare
+    from actlab.experiments.runner import build_model, dataset
+
+    [config] = prepare("mlp", "moons", ["x*sigmoid(beta*x)"], seeds=1, epochs=1, depth=2, width=8, learnable=True).todo
+    assert (
+        config.learnable
+        and config.key()
+        != prepare("mlp", "moons", ["x*sigmoid(beta*x)"], seeds=1, epochs=1, depth=2, width=8).todo[0].key()
+    )
+    model = build_model(config, dataset("moons", config.batch_size))
+    from actlab.torch import Activation
+
+    acts = [m for m in model.modules() if isinstance(m, Activation)]
+    assert len(acts) == 2 and all(m.learned == ("beta",) for m in acts)
+    assert sum(p.numel() for p in model.parameters()) == 2 + sum(
+        p.numel() for n, p in model.named_parameters() if "beta" not in n
+    )
+    with ResultsStore(tmp_path / "l.sqlite") as store:
+        out = run_search(settings(learnable=True, strategy="random"), 2, store)
+    assert len(out.trained) == 2 and all(r["config"]["learnable"] for r in ResultsStore(tmp_path / "l.sqlite").runs())

@@ -309,6 +309,7 @@ def prepare(
     width: int | None = None,
     tag: str = "",
     precision: str = "32",
+    learnable: bool = False,
 ) -> Plan:
     """Check every argument of :func:`compare` and make its runs' configurations (the data is loaded
     here: its fingerprint and the task it implies are part of the runs' keys)."""
@@ -344,7 +345,7 @@ def prepare(
     todo = [
         RunConfig(dref, mref, a, s, epochs=epochs, lr=float(lr), batch_size=batch_size, optimizer=oref, task=tref,
                   tag=tag, precision=precision, data_version=runner.data_version(dref, d),
-                  formula=_formula_of(a), **sizes)
+                  formula=_formula_of(a), learnable=bool(learnable), **sizes)
         for a in names
         for s in range(seeds)
     ]  # fmt: skip

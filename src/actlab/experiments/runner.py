@@ -82,8 +82,10 @@ class RunConfig:
     others.  A process whose data has another fingerprint refuses the run instead of training on
     other text.  ``formula`` is the definition of a formula activation
     (:meth:`actlab.formula.FormulaSource.as_json`; empty for the others): a worker defines it from there,
-    and a name redefined as another formula is another run.  The device is not part of the
-    configuration (:class:`Runtime`): the same experiment on other hardware is the same run.
+    and a name redefined as another formula is another run.  ``learnable`` makes every learnable
+    parameter of the model's activations a weight trained with the rest (Swish's β, PReLU's slope).
+    The device is not part of the configuration (:class:`Runtime`): the same experiment on other
+    hardware is the same run.
     """
 
     dataset: str
@@ -102,6 +104,7 @@ class RunConfig:
     precision: str = "32"
     data_version: str = ""
     formula: str = ""
+    learnable: bool = False
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(_keyed(asdict(self)), sort_keys=True).encode()).hexdigest()[:24]
@@ -121,7 +124,9 @@ def _keyed(config: dict[str, Any]) -> dict[str, Any]:
     """A configuration as it is hashed: settings added since runs were first stored are left out at their
     default, so that a stored run's key does not change."""
     return {
-        k: v for k, v in config.items() if (k, v) not in (("precision", "32"), ("data_version", ""), ("formula", ""))
+        k: v
+        for k, v in config.items()
+        if (k, v) not in (("precision", "32"), ("data_version", ""), ("formula", ""), ("learnable", False))
     }
 
 
@@ -212,6 +217,30 @@ def _elementwise_site(module: Any) -> bool:
 
 
 def build_model(config: RunConfig, data: Data) -> Any:
+    """The model of a run, its weights drawn from the run's shared streams (:func:`_build_model`); with
+    ``config.learnable``, each activation module that has learnable parameters holds them as weights."""
+    model = _build_model(config, data)
+    if config.learnable:
+        _make_learnable(model)
+    return model
+
+
+def _make_learnable(model: Any) -> int:
+    """Swap each actlab activation module with learnable parameters for one that learns them (starting
+    at the same values); the number swapped."""
+    from ..torch import Activation
+
+    swapped = 0
+    for path, m in list(model.named_modules()):
+        if isinstance(m, Activation) and not m.learned and any(q.learnable for q in m.spec.params):
+            parent, _, child = path.rpartition(".")
+            owner = model.get_submodule(parent) if parent else model
+            setattr(owner, child, Activation(m.spec.name, learnable=True, exact=m.exact, **m.params))
+            swapped += 1
+    return swapped
+
+
+def _build_model(config: RunConfig, data: Data) -> Any:
     """The model of a run, its weights drawn from the run's shared streams.
 
     Built-in models: every Linear and convolution drawn from (seed, "init", module path) and

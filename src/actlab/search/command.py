@@ -79,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         proxy = parse_proxy(args.proxy)
         settings = Settings(space=args.space, strategy=args.strategy, seed=args.seed, population=args.population,
-                            sample=args.sample, batch=args.batch, proxy=proxy)  # fmt: skip
+                            sample=args.sample, batch=args.batch, learnable=args.learnable, proxy=proxy)  # fmt: skip
         settings.check()
         second = parse_proxy(args.second_task) if args.second_task else None
     except ActlabError as exc:
@@ -188,6 +188,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--population", type=int, default=16, help="evolution: the population kept (default 16)")
     p.add_argument("--sample", type=int, default=4, help="evolution: the tournament's size (default 4)")
     p.add_argument("--batch", type=int, default=4, help="candidates proposed together, trained in parallel (default 4)")
+    p.add_argument(
+        "--learnable", action="store_true", help="train each candidate's scalars (beta) with the network's weights"
+    )
     p.add_argument("--proxy", default="mnist1d:cnn:3", metavar="DATASET:MODEL[:EPOCHS]", help="default mnist1d:cnn:3")
     p.add_argument("--finalists", type=int, default=3, help="how many to re-evaluate (default 3; 0: none)")
     p.add_argument("--final-seeds", type=int, default=5, help="seeds of the re-evaluation (default 5)")

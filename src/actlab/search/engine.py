@@ -59,10 +59,14 @@ class Settings:
     population: int = 16
     sample: int = 4
     batch: int = 4
+    learnable: bool = False
     proxy: Proxy = field(default_factory=Proxy)
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        d = asdict(self)
+        if not d["learnable"]:  # added after the first searches were stored: their keys stay
+            del d["learnable"]
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def check(self) -> Space:
         from ..errors import suggest
@@ -255,7 +259,8 @@ def run_search(
         pending = [t for t in batch if t.status == "pending"]
         if pending:
             plan = prepare(p.model, p.dataset, [t.canonical for t in pending], seeds=1, epochs=p.epochs, lr=p.lr,
-                           batch_size=p.batch_size, depth=p.depth, width=p.width, tag=PROXY_TAG)  # fmt: skip
+                           batch_size=p.batch_size, depth=p.depth, width=p.width, tag=PROXY_TAG,
+                           learnable=settings.learnable)  # fmt: skip
             result = execute(plan, store, workers=workers, executor=executor, address=address, device=device)
             by_name = {r["config"]["activation"]: r["result"] for r in result.runs}
             for t in pending:
@@ -301,7 +306,8 @@ def reevaluate(
         raise ActlabError("the search trained no candidate to re-evaluate")
     names = ["relu", "silu", *[b for b in best if b not in ("relu", "silu")]]
     plan = prepare(p.model, p.dataset, names, seeds=seeds, epochs=p.epochs, lr=p.lr, batch_size=p.batch_size,
-                   depth=p.depth, width=p.width, tag=FINAL_TAG, baseline="relu")  # fmt: skip
+                   depth=p.depth, width=p.width, tag=FINAL_TAG, baseline="relu",
+                   learnable=outcome.settings.learnable)  # fmt: skip
     vs_relu = execute(plan, store, workers=workers, executor=executor, address=address, device=device)
     vs_silu = analyse(vs_relu.runs, activations=["silu", *names[2:], "relu"], baseline="silu")
     outcome.finals = {"relu": vs_relu, "silu": vs_silu, "finalists": names[2:], "task": asdict(p)}
