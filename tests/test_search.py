@@ -212,3 +212,18 @@ def test_a_learnable_search_trains_beta_with_the_weights(tmp_path: Path) -> None
     with ResultsStore(tmp_path / "l.sqlite") as store:
         out = run_search(settings(learnable=True, strategy="random"), 2, store)
     assert len(out.trained) == 2 and all(r["config"]["learnable"] for r in ResultsStore(tmp_path / "l.sqlite").runs())
+
+
+def test_the_sets_and_the_depth_are_configurable(tmp_path: Path) -> None:
+    s = settings(unary=("x", "tanh", "sigmoid"), binary=("mul", "add"), depth=2, strategy="random")
+    space = s.check()
+    assert space.unary == ("x", "tanh", "sigmoid") and space.binary == ("mul", "add") and space.depth == 2
+    assert s.key() != settings(strategy="random").key()
+    assert settings().key() == Settings(**{**settings().__dict__}).key()  # unset options leave the key alone
+    with ResultsStore(tmp_path / "c.sqlite") as store:
+        out = run_search(s, 2, store)
+    for t in out.tried:
+        assert len(t.genes) == 6 and {t.genes[0], t.genes[3]} <= {"mul", "add"}
+        assert set(t.genes[1:3] + t.genes[4:6]) <= {"x", "tanh", "sigmoid"}
+    with pytest.raises(ActlabError, match="unknown unary function 'tahn' \\(did you mean 'tanh'"):
+        settings(unary=("tahn",)).check()

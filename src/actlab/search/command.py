@@ -40,6 +40,10 @@ def parse_proxy(text: str) -> Proxy:
     return Proxy(dataset=parts[0], model=parts[1], epochs=epochs)
 
 
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip()) if text else ()
+
+
 def published_ranks(outcome: Outcome) -> dict[str, int | None]:
     """Where each published find appeared among the trained candidates, by proxy metric (1 = best),
     matched by numerical signature; None where the search never trained it."""
@@ -79,8 +83,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         proxy = parse_proxy(args.proxy)
         settings = Settings(space=args.space, strategy=args.strategy, seed=args.seed, population=args.population,
-                            sample=args.sample, batch=args.batch, learnable=args.learnable, proxy=proxy)  # fmt: skip
-        settings.check()
+                            sample=args.sample, batch=args.batch, learnable=args.learnable, proxy=proxy,
+                            unary=_names(args.unary), binary=_names(args.binary), depth=args.depth)  # fmt: skip
+        space = settings.check()
         second = parse_proxy(args.second_task) if args.second_task else None
     except ActlabError as exc:
         from ..cli import UsageError
@@ -90,7 +95,6 @@ def _run(args: argparse.Namespace) -> int:
     for folder, what in ((args.figures, "--figures"), (args.page, "--page")):
         if folder:
             check_folder(folder, what)
-    space = SPACES[settings.space]
     print(
         f"searching {settings.space} ({space.size():,} candidates; {settings.strategy}, seed {settings.seed}) for "
         f"{args.budget} trained on {proxy.dataset}/{proxy.model}, {proxy.epochs} epochs; results in {args.db}",
@@ -182,6 +186,9 @@ def add_parser(sub: Any) -> None:
         "seeds against relu and silu with the paired statistics.",
     )
     p.add_argument("--space", choices=list(SPACES), default="core", help="the search space (default core)")
+    p.add_argument("--unary", metavar="NAMES", help="the unary functions instead of the space's (comma-separated)")
+    p.add_argument("--binary", metavar="NAMES", help="the binary functions instead of the space's (comma-separated)")
+    p.add_argument("--depth", type=int, default=0, help="core units composed (default: the space's own)")
     p.add_argument("--strategy", choices=list(STRATEGIES), default="evolution", help="default evolution")
     p.add_argument("--budget", type=int, default=24, help="candidates to train on the proxy (default 24)")
     p.add_argument("--seed", type=int, default=0, help="the search's seed (default 0)")

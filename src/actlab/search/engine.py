@@ -60,12 +60,19 @@ class Settings:
     sample: int = 4
     batch: int = 4
     learnable: bool = False
+    unary: tuple[str, ...] = ()
+    """The unary functions, when not the space's own (names of :data:`actlab.search.space.UNARY`)."""
+    binary: tuple[str, ...] = ()
+    """The binary functions, when not the space's own (names of :data:`actlab.search.space.BINARY`)."""
+    depth: int = 0
+    """Core units composed, when not the space's own (0)."""
     proxy: Proxy = field(default_factory=Proxy)
 
     def key(self) -> str:
         d = asdict(self)
-        if not d["learnable"]:  # added after the first searches were stored: their keys stay
-            del d["learnable"]
+        for k, unset in (("learnable", False), ("unary", ()), ("binary", ()), ("depth", 0)):
+            if d[k] in (unset, list(unset) if isinstance(unset, tuple) else unset):  # added later: old keys stay
+                del d[k]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def check(self) -> Space:
@@ -82,7 +89,20 @@ class Settings:
                 raise ActlabError(f"{what} must be a positive integer; got {value!r}")
         if self.sample > self.population:
             raise ActlabError(f"the tournament sample ({self.sample}) cannot exceed the population ({self.population})")
-        return SPACES[self.space]
+        from .space import BINARY, UNARY
+
+        for chosen, known, what in ((self.unary, UNARY, "unary"), (self.binary, BINARY, "binary")):
+            for name in chosen:
+                if name not in known:
+                    raise ActlabError(
+                        f"unknown {what} function {name!r}{suggest(name, known)}; choose from {', '.join(known)}"
+                    )
+        if isinstance(self.depth, bool) or not isinstance(self.depth, int) or not 0 <= self.depth <= 3:
+            raise ActlabError(f"depth must be 1, 2 or 3 core units (0: the space's own); got {self.depth!r}")
+        base = SPACES[self.space]
+        return Space(
+            base.name, tuple(self.unary) or base.unary, tuple(self.binary) or base.binary, self.depth or base.depth
+        )
 
 
 @dataclass
