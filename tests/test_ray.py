@@ -177,3 +177,18 @@ def test_ray_workers_load_the_drivers_plugin_on_a_connection_it_keeps(tmp_path: 
         for name in set(sys.modules) - modules:
             if (getattr(sys.modules[name], "__file__", None) or "").startswith(str(tmp_path)):
                 del sys.modules[name]
+
+
+@pytest.mark.slow
+@needs_ray
+def test_a_search_on_ray_tries_and_scores_the_same_candidates_as_a_local_one(tmp_path: Path) -> None:
+    from actlab.search import Proxy, Settings, run_search
+
+    s = Settings(space="small", strategy="random", seed=2, batch=2, proxy=Proxy("moons", "mlp", 1, depth=1, width=8))
+    with ResultsStore(tmp_path / "ray.sqlite") as store:
+        on_ray = run_search(s, 2, store, workers=2, executor="ray")
+    with ResultsStore(tmp_path / "local.sqlite") as store:
+        local = run_search(s, 2, store, workers=1)
+    assert [(t.formula, t.status, t.metric) for t in on_ray.tried] == [
+        (t.formula, t.status, t.metric) for t in local.tried
+    ]

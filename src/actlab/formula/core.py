@@ -348,6 +348,7 @@ def _closest(candidates: list[Any], exact: Any, symbols: dict[str, Any], p: Any)
             refs.append(None)
     known = np.array([r is not None for r in refs])
     exact_values = np.array([r if r is not None else 0.0 for r in refs])
+    first = _values(sym.compile_expr(candidates[0], symbols), PICK_GRID, p)
     errors = []
     for c in candidates:
         try:
@@ -358,7 +359,8 @@ def _closest(candidates: list[Any], exact: Any, symbols: dict[str, Any], p: Any)
         with np.errstate(all="ignore"):
             rel = np.abs(y - exact_values) / np.maximum(np.abs(exact_values), 1e-300)
         rel = np.where(np.isfinite(y), rel, math.inf)[known & np.isfinite(exact_values)]
-        errors.append(float(rel.max()) if rel.size else math.inf)
+        lost = bool(np.any(np.isfinite(first) & ~np.isfinite(y)))  # ±inf or NaN where the plain form is finite
+        errors.append(math.inf if lost else float(rel.max()) if rel.size else math.inf)
     return candidates[int(np.argmin(errors))]
 
 

@@ -26,7 +26,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import ActlabError
+from ..catalog import registry
+from ..errors import ActlabError, FormulaError
 from .filters import screen
 from .space import SPACES, Candidate, Space
 
@@ -276,6 +277,15 @@ def run_search(
                 batch.append(t)
                 continue
             batch.append(Tried(index, cand.genes, formula, "pending", canonical=verdict.canonical))
+        for t in [t for t in batch if t.status == "pending"]:
+            try:  # defined in full (as every process that trains it will): what the full analysis refuses is out
+                registry.spec(t.canonical)
+            except FormulaError as exc:
+                t.status, t.reason = "rejected", f"refused: {str(exc).split(': ', 1)[-1]}"
+                previous = done.get(t.index)
+                t.finished = previous.finished if previous is not None else time.time()
+                if previous is None or previous.status != t.status:
+                    _record(store, settings, t)
         pending = [t for t in batch if t.status == "pending"]
         if pending:
             plan = prepare(p.model, p.dataset, [t.canonical for t in pending], seeds=1, epochs=p.epochs, lr=p.lr,
