@@ -167,6 +167,7 @@ FORMULAS = [
     "x*sigmoid(beta*x)",
     "exp(-x**2)",
     "x**3 + x",
+    "beta + tanh(x) + x",  # a term without x first: every partial sum is still a tensor in PyTorch
 ]
 
 

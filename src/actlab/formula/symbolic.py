@@ -596,7 +596,7 @@ def compile_expr(expr: Any, params: dict[str, Any], *, oracle: bool = False) -> 
                 return add
 
             # a term that varies first, so that every partial sum is an array of x's shape
-            order = sorted(range(len(e.args)), key=lambda i: not e.args[i].free_symbols)
+            order = sorted(range(len(e.args)), key=lambda i: X not in e.args[i].free_symbols)
             terms = [parts[i] for i in order]
 
             def add_compensated(x: Any, p: Any, xp: Any) -> Any:
@@ -616,7 +616,7 @@ def compile_expr(expr: Any, params: dict[str, Any], *, oracle: bool = False) -> 
             # a negative power of a factor is a division: 1/(...) rounds once where (...)**-1 · a rounds twice
             # the first varying factor, divided at once by the denominators, then the other factors, and
             # constants last: 2·x·asinh(x)/√(x²+1) at x = −1e308 is never −inf/inf
-            ordered = sorted(e.args, key=lambda a: not a.free_symbols)
+            ordered = sorted(e.args, key=lambda a: X not in a.free_symbols)
             num = [build(a) for a in ordered if not (isinstance(a, sympy.Pow) and a.args[1] == -1)]
             den = [build(a.args[0]) for a in ordered if isinstance(a, sympy.Pow) and a.args[1] == -1]
             varying = sum(1 for a in e.args if a.free_symbols) > 1

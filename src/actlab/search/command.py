@@ -40,6 +40,12 @@ def parse_proxy(text: str) -> Proxy:
     return Proxy(dataset=parts[0], model=parts[1], epochs=epochs)
 
 
+def _short(reason: str) -> str:
+    """A failed run's reason as a category: its exception's name, or its status (``diverged``)."""
+    head = reason.split(":", 1)[0].strip()
+    return head if head and len(head) <= 40 and " " not in head else "failed"
+
+
 def _names(text: str | None) -> tuple[str, ...]:
     return tuple(n.strip() for n in text.split(",") if n.strip()) if text else ()
 
@@ -155,7 +161,7 @@ def _text(outcome: Outcome, finals: dict[str, Any], ranks: dict[str, int | None]
     reasons: dict[str, int] = {}
     for t in outcome.tried:
         if t.status in ("rejected", "failed"):
-            kind = t.reason.split(":")[0].split(" of ")[0] if t.status == "rejected" else t.reason or "failed"
+            kind = t.reason.split(":")[0].split(" of ")[0] if t.status == "rejected" else _short(t.reason or "failed")
             reasons[kind] = reasons.get(kind, 0) + 1
     why = ", ".join(f"{k} {n}" for k, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
     lines.append(f"{tried} candidates tried, {tried - trained} not trained ({why or 'none'}), {trained} trained")
