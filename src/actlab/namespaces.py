@@ -371,3 +371,52 @@ def torch_ns(dtype: Any) -> SimpleNamespace:
         moveaxis=torch.movedim,
         eye=lambda n: torch.eye(n, dtype=dtype),
     )
+
+
+def jax_ns(dtype: Any) -> SimpleNamespace:
+    """The formula namespace on JAX arrays computed in ``dtype`` (float32, or float64 under
+    ``jax_enable_x64``).  ``where_lazy`` computes both branches, as ``jax.numpy.where`` does: the
+    derivatives are the catalog's own (:mod:`actlab.jax` attaches them), never autodiff through a
+    branch that is not taken."""
+    import jax.numpy as jnp
+    import jax.scipy.special as jsp
+
+    wide = jnp.dtype(dtype) == jnp.float64
+
+    def mul0(a: Any, b: Any) -> Any:
+        return jnp.where((jnp.asarray(a) == 0) | (jnp.asarray(b) == 0), 0.0, a * b)
+
+    return SimpleNamespace(
+        name="jax",
+        wide=bool(wide),
+        target_bits=53 if wide else 24,
+        exp=jnp.exp,
+        expm1=jnp.expm1,
+        log=jnp.log,
+        log1p=jnp.log1p,
+        tanh=jnp.tanh,
+        sin=jnp.sin,
+        cos=jnp.cos,
+        sinh=jnp.sinh,
+        cosh=jnp.cosh,
+        arcsinh=jnp.arcsinh,
+        arctan=jnp.arctan,
+        erf=jsp.erf,
+        erfc=jsp.erfc,
+        sqrt=jnp.sqrt,
+        hypot=jnp.hypot,
+        abs=jnp.abs,
+        sign=jnp.sign,
+        where=jnp.where,
+        where_lazy=lambda cond, fn, v, other: jnp.where(cond, fn(v), other),
+        mul0=mul0,
+        ones_like=jnp.ones_like,
+        maximum=jnp.maximum,
+        minimum=jnp.minimum,
+        clip=jnp.clip,
+        isnan=jnp.isnan,
+        isinf=jnp.isinf,
+        isfinite=jnp.isfinite,
+        ndtr=jsp.ndtr,
+        log_ndtr=jsp.log_ndtr,
+    )
