@@ -461,3 +461,29 @@ def test_pytorch_evaluates_a_formula_and_its_derivative_as_numpy_does(text: str)
     y.backward(torch.ones_like(y))
     np.testing.assert_allclose(y.detach().numpy(), values(spec, xs), rtol=1e-13, atol=1e-300)
     np.testing.assert_allclose(x.grad.numpy(), values(spec, xs, "f'"), rtol=1e-13, atol=1e-300)
+
+
+def test_the_time_limit_is_not_raised_inside_a_callback_that_would_swallow_it() -> None:
+    """A garbage-collection hook running when the limit expires must not receive the exception."""
+    import gc
+    import time
+
+    seen: list[str] = []
+
+    def hook(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            end = time.perf_counter() + 0.05
+            while time.perf_counter() < end:  # a slow hook, so that the alarm falls inside it
+                pass
+            seen.append(phase)
+
+    gc.callbacks.append(hook)
+    try:
+        with pytest.raises(core._TimeUp):
+            with core.time_limit(0.02):
+                gc.collect()
+                while True:
+                    pass
+    finally:
+        gc.callbacks.remove(hook)
+    assert seen

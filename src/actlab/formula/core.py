@@ -64,6 +64,11 @@ def time_limit(seconds: float) -> Iterator[None]:
         return
 
     def expire(signum: int, frame: Any) -> None:
+        # an exception raised inside a garbage-collection hook or a __del__ that happens to run now would be
+        # swallowed there (and reported as unraisable): wait a few milliseconds and raise in the work itself
+        if _in_a_callback(frame):
+            signal.setitimer(signal.ITIMER_REAL, 0.005)
+            return
         raise _TimeUp
 
     old = signal.signal(signal.SIGALRM, expire)
@@ -82,6 +87,19 @@ ANALYSIS_SECONDS = 4.0
 step left is skipped and its facts are left to the numerical analysis."""
 
 _deadline = [math.inf]
+
+
+def _in_a_callback(frame: Any) -> bool:
+    """True when ``frame`` runs inside a garbage-collection callback or a ``__del__``."""
+    import gc
+
+    hooks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    depth = 0
+    while frame is not None and depth < 200:
+        if frame.f_code in hooks or frame.f_code.co_name == "__del__":
+            return True
+        frame, depth = frame.f_back, depth + 1
+    return False
 
 
 def _limited(fn: Any, default: Any, seconds: float = SYMPY_SECONDS) -> Any:
