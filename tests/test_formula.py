@@ -487,3 +487,11 @@ def test_the_time_limit_is_not_raised_inside_a_callback_that_would_swallow_it() 
     finally:
         gc.callbacks.remove(hook)
     assert seen
+
+
+def test_the_readme_lists_exactly_the_functions_a_formula_may_call() -> None:
+    from actlab.formula.parse import FUNCTIONS
+
+    text = " ".join((ROOT / "README.md").read_text().split())
+    listed = text.split("the functions `", 1)[1].split("`", 1)[0].split()
+    assert len(listed) == len(set(listed)) and set(listed) == set(FUNCTIONS)

@@ -40,7 +40,7 @@ from ..catalog.spec import DISCONTINUOUS, SMOOTH, Elementwise, Kink, Param
 from ..errors import FormulaError
 from ..namespaces import numpy_ns
 from . import symbolic as sym
-from .parse import X, parse
+from .parse import SYMPY_FAILURES, X, first_line, parse
 from .source import FormulaSource, looks_like_formula
 
 SYMPY_SECONDS = 5.0
@@ -202,18 +202,8 @@ def define(
             spec = _build(parsed, source, name or _anonymous_name(source), analyse)
         except FormulaError:
             raise
-        except (
-            ValueError,
-            TypeError,
-            LookupError,
-            ArithmeticError,
-            NotImplementedError,
-            AttributeError,
-            RecursionError,
-        ) as exc:
-            # SymPy refusing a construction it cannot decide (comparing σ(β) with x ...): one line, as for any formula
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FormulaError(f"formula {parsed.text!r} cannot be used: {first}") from None
+        except SYMPY_FAILURES as exc:
+            raise FormulaError(f"formula {parsed.text!r} cannot be used: {first_line(exc)}") from None
         if register:
             registry.register(spec, replace=replace or name is None)
             if name is None and analyse:

@@ -340,21 +340,31 @@ def parse(text: str) -> Parsed:
         expr = builder.expr(tree.body)
     except FormulaError:
         raise
-    except (
-        ValueError,
-        TypeError,
-        LookupError,
-        ArithmeticError,
-        NotImplementedError,
-        AttributeError,
-        RecursionError,
-    ) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FormulaError(f"formula {_short(text)} cannot be built: {first}") from None
+    except SYMPY_FAILURES as exc:
+        raise FormulaError(f"formula {_short(text)} cannot be built: {first_line(exc)}") from None
     if not isinstance(expr, sympy.Expr):
         raise FormulaError(f"formula {_short(text)} is not a real-valued expression")
     canonical = ast.unparse(tree.body)
     return Parsed(expr, dict(sorted(builder.params.items())), tuple(dict.fromkeys(builder.entries)), canonical)
+
+
+SYMPY_FAILURES = (
+    ValueError,
+    TypeError,
+    LookupError,
+    ArithmeticError,
+    NotImplementedError,
+    AttributeError,
+    RecursionError,
+)
+"""What SymPy raises on a construction it cannot decide (comparing σ(β) with x, a KeyError deep in
+Piecewise): one :class:`FormulaError` line wherever SymPy builds or analyses a formula."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message, first line only (its type's name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _depth(node: ast.AST) -> int:

@@ -93,6 +93,10 @@ def _run(args: argparse.Namespace) -> int:
                             unary=_names(args.unary), binary=_names(args.binary), depth=args.depth)  # fmt: skip
         space = settings.check()
         second = parse_proxy(args.second_task) if args.second_task else None
+        for value, what, least in ((args.budget, "--budget", 1), (args.finalists, "--finalists", 0),
+                                   (args.final_seeds, "--final-seeds", 1), (args.workers, "--workers", 1)):  # fmt: skip
+            if value < least:
+                raise ActlabError(f"{what} must be at least {least}; got {value}")
     except ActlabError as exc:
         from ..cli import UsageError
 
