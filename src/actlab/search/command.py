@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Any
 
@@ -221,8 +220,3 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--page", metavar="DIR", help="write the search's page there (index.html, figures, style.css)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_run)
-
-
-def best_metric(outcome: Outcome) -> float:
-    board = outcome.leaderboard(1)
-    return board[0].metric if board else math.nan

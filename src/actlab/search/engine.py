@@ -198,14 +198,6 @@ def recorded(store: Any) -> dict[str, list[Tried]]:
     return out
 
 
-def recorded_settings(store: Any, key: str) -> Settings | None:
-    row = store._db.execute("SELECT settings FROM search_candidates WHERE search = ? LIMIT 1", (key,)).fetchone()
-    if row is None:
-        return None
-    d = json.loads(row[0])
-    return Settings(**{**d, "proxy": Proxy(**d["proxy"])})
-
-
 class _Proposer:
     """The strategy: the next candidate from the generator and what has been trained so far."""
 

@@ -19,7 +19,7 @@ sets and the depth; :data:`SPACES` names the ones the command line offers.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 UNARY: dict[str, str] = {
     # name: formula of u (the unit's input); from Ramachandran et al. (2017), Table 1 of their search
@@ -111,7 +111,6 @@ class Candidate:
     """A point of a space: for each core unit (binary, unary₁, unary₂), the first unit innermost."""
 
     genes: tuple[str, ...]
-    meta: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def formula(self) -> str:
         """The candidate as formula text (``x`` the input; the second unit takes the first's output)."""
@@ -122,11 +121,3 @@ class Candidate:
             c = UNARY[u2].format(u="x")
             inner = BINARY[b].format(a=a, b=c)
         return inner
-
-    def label(self) -> str:
-        """A short name of the genes: ``mul(x, sigmoid)``."""
-        parts = []
-        for k in range(0, len(self.genes), 3):
-            b, u1, u2 = self.genes[k : k + 3]
-            parts.append(f"{b}({u1}, {u2})")
-        return " ∘ ".join(reversed(parts))
