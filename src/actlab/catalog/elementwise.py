@@ -183,6 +183,12 @@ DONOHO_1994 = Paper(
 BARRON_2021 = Paper(
     "Squareplus: A Softplus-Like Algebraic Rectifier", "Barron", 2021, "https://arxiv.org/abs/2112.11687"
 )
+BLONDEL_2020 = Paper(
+    "Learning with Fenchel-Young Losses",
+    "Blondel, Martins, Niculae",
+    2020,
+    "https://jmlr.org/papers/v21/19-021.html",
+)
 SO_2021 = Paper(
     "Primer: Searching for Efficient Transformers for Language Modeling",
     "So, Mańke, Liu, Dai, Shazeer, Le",
@@ -616,6 +622,12 @@ def _squareplus_derivative(x: Any, p: Params, xp: Any) -> Any:
     s = xp.hypot(x, root_b)
     pos = 0.5 + 0.5 / xp.hypot(1.0, root_b / x)  # x / s, finite at x = inf
     return xp.where(x >= 0, pos, p.b / (2.0 * s) / (s - x))  # b / (2 s (s - x)) overflows first
+
+
+def _sparse_plus_forward(x: Any, p: Params, xp: Any) -> Any:
+    # (x + 1)²/4 between the knees: x + 1 is exact near -1 (Sterbenz), where the value is small
+    t = x + 1.0
+    return xp.where(x <= -1.0, 0.0, xp.where(x >= 1.0, x, 0.25 * (t * t)))
 
 
 def _shrink_derivative(x: Any, p: Params, xp: Any) -> Any:
@@ -1233,6 +1245,27 @@ ENTRIES: tuple[Elementwise, ...] = (
         year=2021,
         paper=BARRON_2021,
         uses=("a softplus without exp or log",),
+    ),
+    Elementwise(
+        name="sparse_plus",
+        title="Sparse plus",
+        summary="0, (x + 1)²/4, x: a softplus that is exactly 0 below -1 and exactly x above 1.",
+        aliases=("sparseplus",),
+        formula=(r"f(x) = \begin{cases} 0 & x \le -1 \\ \frac{(x + 1)^{2}}{4} & -1 < x < 1 \\ x & x \ge 1 \end{cases}"),
+        derivative_formula=r"f'(x) = \mathrm{clip}\left(\frac{x + 1}{2}, 0, 1\right)",
+        forward=_sparse_plus_forward,
+        derivative=lambda x, p, xp: xp.clip((x + 1.0) * 0.5, 0.0, 1.0),
+        narrow=("f'",),
+        range=NONNEGATIVE,
+        smoothness=1,
+        kinks=(
+            Kink(-1.0, 0.0, "f'' jumps at -1; f' is continuous"),
+            Kink(1.0, 1.0, "f'' jumps at 1; f' is continuous"),
+        ),
+        year=2020,
+        paper=BLONDEL_2020,
+        uses=("sparse outputs with a smooth gradient (jax.nn.sparse_plus)",),
+        notes=("Its derivative is the sparse sigmoid clip((x + 1)/2, 0, 1): hardsigmoid with slope=0.5.",),
     ),
     Elementwise(
         name="relu2",
