@@ -21,7 +21,8 @@ def test_readme_examples() -> None:
 
 
 DOCTESTED = [actlab, actlab.catalog, actlab.numpy, "actlab.guide", "actlab.torch"]
-DOCTESTED += ["actlab.formula.parse", "actlab.formula.core"]
+DOCTESTED += ["actlab.formula.parse", "actlab.formula.core", "actlab.learnable", "actlab.catalog.registry"]
+DOCTESTED += ["actlab.analysis.gains"]
 
 
 @pytest.mark.parametrize("module", DOCTESTED)

@@ -14,6 +14,7 @@ PyTorch's ``calculate_gain`` gives 5/3 for tanh, 3/4 for SELU and 1 for the sigm
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from typing import Any
@@ -71,6 +72,24 @@ def gains(act: Activation | str, **params: Any) -> dict[str, float]:
         else:  # E[f²] over- or underflows: scale f
             out[key] = _scaled_gain(act, vectorised(fn), breaks(act, p.kinks), what)
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _cached(name: str, params: tuple[tuple[str, Any], ...]) -> dict[str, float]:
+    return gains(name, **dict(params))
+
+
+def layer_gain(name: str, mode: str = "fan_in", **params: Any) -> float:
+    """The gain an initialiser scales by: forward for ``mode="fan_in"``, backward for ``"fan_out"``
+    (cached: every layer of a network asks for the same one).
+
+    >>> round(layer_gain("relu"), 6), round(layer_gain("selu"), 6)
+    (1.414214, 1.0)
+    """
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', not {mode!r}")
+    g = _cached(registry.spec(name).name, tuple(sorted(params.items())))
+    return g["forward" if mode == "fan_in" else "backward"]
 
 
 def _scaled_gain(act: Activation, fn: Any, kinks: list[float], what: str) -> float:

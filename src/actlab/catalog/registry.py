@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import PluginError, RegistrationError, UnknownActivationError, suggest
+from ..errors import InvalidParameterError, PluginError, RegistrationError, UnknownActivationError, suggest
 from .spec import Elementwise, Formula, Gated, Params, Spec
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -543,6 +543,25 @@ def names(*, kind: str | None = None, aliases: bool = False) -> list[str]:
 
 def specs(kind: str | None = None) -> list[Spec]:
     return [_specs[n] for n in names(kind=kind)]
+
+
+def gated_pair(activation: str) -> tuple[str | None, str]:
+    """(the gated entry, its elementwise gate) for a gated feed-forward block built around ``activation``:
+    an elementwise name finds the gated entry it gates (silu → swiglu; None when none has it), a gated
+    name its gate (geglu → gelu).
+
+    >>> gated_pair("silu"), gated_pair("geglu"), gated_pair("snake")
+    (('swiglu', 'silu'), ('geglu', 'gelu'), (None, 'snake'))
+    """
+    s = spec(activation)
+    if s.kind == "elementwise":
+        gated = next((g.name for g in specs("gated") if isinstance(g, Gated) and spec(g.gate).name == s.name), None)
+        return gated, s.name
+    if isinstance(s, Gated):
+        return s.name, spec(s.gate).name
+    raise InvalidParameterError(
+        f"a gated feed-forward block needs an elementwise or gated activation; {s.name} is {s.kind}"
+    )
 
 
 def _register_builtins(entries: Iterable[Spec]) -> None:

@@ -7,20 +7,14 @@ backward gradient second moment (``mode="fan_out"``) constant through depth.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..analysis.gains import gains
+from ..analysis.gains import layer_gain
 from ..catalog import registry
-
-
-@functools.lru_cache(maxsize=256)
-def _gains(name: str, params: tuple[tuple[str, Any], ...]) -> dict[str, float]:
-    return gains(name, **dict(params))
 
 
 def _name_and_params(activation: Any) -> tuple[str, dict[str, Any]]:
@@ -50,12 +44,8 @@ def calculate_gain(activation: Any, mode: str = "fan_in", **params: Any) -> floa
     documentation says gives up self-normalization for steadier gradients in rectangular layers,
     advising ``nonlinearity='linear'`` (gain 1, the value here) for self-normalizing networks.
     """
-    if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"mode must be 'fan_in' or 'fan_out', not {mode!r}")
     name, found = _name_and_params(activation)
-    merged = {**found, **params}
-    g = _gains(name, tuple(sorted(merged.items())))
-    return g["forward" if mode == "fan_in" else "backward"]
+    return layer_gain(name, mode, **{**found, **params})
 
 
 def _fan(tensor: torch.Tensor, mode: str) -> int:

@@ -3,7 +3,6 @@ pooled layers, softmax with a temperature, and the gated feed-forward block."""
 
 from __future__ import annotations
 
-import math
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -12,16 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import learnable as learnable_rule
 from ..catalog import registry
-from ..catalog.spec import NONNEGATIVE, POSITIVE, Elementwise, Param, Spec
+from ..catalog.spec import Param, Spec
 from ..errors import InvalidParameterError, UnknownActivationError
 from . import _ops
 from .native import native_for
-
-
-def _inverse_softplus(v: float) -> float:
-    """The raw value whose softplus is v > 0: log(e^v - 1), computed without overflow."""
-    return v + math.log(-math.expm1(-v))
 
 
 class Activation(nn.Module):
@@ -137,43 +132,20 @@ class Activation(nn.Module):
 
     @staticmethod
     def _learnable_names(spec: Spec, learnable: bool | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-        allowed = [q.name for q in spec.params if q.learnable]
-        if learnable is False:
-            return ()
-        if learnable is True:
-            if not allowed:
-                raise InvalidParameterError(f"{spec.name} has no learnable parameter")
-            return tuple(allowed)
-        names = tuple(learnable)
-        for key in names:
-            if key not in allowed:
-                raise InvalidParameterError(
-                    f"{spec.name}: {key!r} is not learnable; learnable: {', '.join(allowed) or 'none'}"
-                )
-        return names
+        return learnable_rule.names(spec, learnable)
 
     def _check_derivatives(self) -> None:
-        have = getattr(self.spec, "param_derivatives", {})
-        missing = [k for k in self.learned if k not in have]
-        if missing:
-            raise InvalidParameterError(
-                f"{self.spec.name}: learning {', '.join(missing)} needs its derivative in the spec's param_derivatives"
-            )
+        learnable_rule.names(self.spec, self.learned)
 
-    # -- constrained parameterisation -----------------------------------------------------
+    # -- constrained parameterisation (actlab.learnable) ------------------------------------
 
     def _floor(self, q: Param, bound: dict[str, Any]) -> float | None:
         """The lower bound a learnable parameter is kept above (None: unconstrained)."""
-        if self.spec.name == "xielu" and q.name == "alpha_n":
-            return float(bound["beta"])
-        if q.domain in (POSITIVE, NONNEGATIVE):
-            return 0.0
-        return None
+        return learnable_rule.floor(self.spec, q.name, bound)
 
     def _stored(self, key: str) -> str:
-        """The name the ``nn.Parameter`` of ``key`` is registered under: ``key_raw`` when a softplus
-        keeps it in its domain (the stored number is not the value), else ``key`` itself."""
-        return key if self._floor(self.spec.param(key), {**self._static, **self._init}) is None else f"{key}_raw"
+        """The name the ``nn.Parameter`` of ``key`` is registered under (see :func:`actlab.learnable.stored_name`)."""
+        return learnable_rule.stored_name(self.spec, key, {**self._static, **self._init})
 
     def __getattr__(self, name: str) -> Any:
         # ``act.beta`` of a learnable β stored as ``beta_raw``: the constrained value, not the raw one
@@ -183,15 +155,7 @@ class Activation(nn.Module):
         return super().__getattr__(name)
 
     def _to_raw(self, q: Param, value: float, bound: dict[str, Any]) -> float:
-        floor = self._floor(q, bound)
-        if floor is None:
-            return float(value)
-        if value <= floor:
-            raise InvalidParameterError(
-                f"{self.spec.name}: a learnable {q.name} starts above {floor:g} "
-                f"(softplus keeps it there); got {value!r}"
-            )
-        return _inverse_softplus(value - floor)
+        return learnable_rule.to_raw(self.spec, q.name, value, bound)
 
     def values(self) -> dict[str, torch.Tensor]:
         """The learnable parameters' constrained values (what the formula sees)."""
@@ -199,14 +163,14 @@ class Activation(nn.Module):
         bound = {**self._static, **self._init}
         for key in self.learned:
             raw = self._parameters[self._stored(key)]
-            q = self.spec.param(key)
-            floor = self._floor(q, bound)
+            floor = learnable_rule.floor(self.spec, key, bound)
             if floor is None:
                 out[key] = raw
             else:
                 value = floor + F.softplus(raw)
                 # an open bound: softplus can underflow to 0 in floating point, 1/α must stay finite
-                out[key] = value.clamp_min(torch.finfo(raw.dtype).tiny) if q.domain == POSITIVE else value
+                keep = learnable_rule.open_floor(self.spec, key)
+                out[key] = value.clamp_min(torch.finfo(raw.dtype).tiny) if keep else value
         return out
 
     # -- evaluation ---------------------------------------------------------------------
@@ -337,19 +301,10 @@ class GatedFFN(nn.Module):
 
     def __init__(self, d_model: int, d_hidden: int, activation: str = "silu", bias: bool = False) -> None:
         super().__init__()
-        spec = registry.spec(activation)
-        if isinstance(spec, Elementwise):
-            gated = next((s.name for s in registry.specs("gated") if registry.spec(s.gate).name == spec.name), None)  # type: ignore[attr-defined]
-            self.gate_name = spec.name
-        elif spec.kind == "gated":
-            gated, self.gate_name = spec.name, registry.spec(spec.gate).name  # type: ignore[attr-defined]
-        else:
-            raise InvalidParameterError(
-                f"GatedFFN needs an elementwise or gated activation; {spec.name} is {spec.kind}"
-            )
+        gated, self.gate_name = registry.gated_pair(activation)
         self.up_gate = nn.Linear(d_model, 2 * d_hidden, bias=bias)
         self.down = nn.Linear(d_hidden, d_model, bias=bias)
-        self.act: nn.Module = Activation(gated) if gated is not None else _GateWith(spec.name)
+        self.act: nn.Module = Activation(gated) if gated is not None else _GateWith(self.gate_name)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.down(self.act(self.up_gate(x)))
