@@ -24,7 +24,7 @@ install: $(BIN)/python
 	$(PIP) -e .
 
 install-test: $(BIN)/python
-	$(PIP) -e '.[test,torch,experiments,hf,cluster]'
+	$(PIP) -e '.[test,torch,experiments,hf,cluster,jax]'
 
 install-report: $(BIN)/python
 	$(PIP) -e '.[torch,experiments]'

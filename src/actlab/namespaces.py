@@ -10,7 +10,7 @@ erfc sqrt hypot abs sign where where_lazy mul0 ones_like maximum minimum clip is
 ndtr log_ndtr`` — are what
 an elementwise formula, a user's included, may call; the README lists them ("Your own
 activation", kept equal to this set by a test).  The vector kinds' helpers (``amax``, ``sum``,
-``split_halves``, ``group_max`` ...) exist for NumPy and PyTorch only.  A function that is
+``split_halves``, ``group_max`` ...) exist for NumPy, PyTorch and JAX, not for mpmath.  A function that is
 missing is composed from these (σ from ``exp``, erf from ``ndtr``) or branched with ``where``.
 
 Besides the functions, a namespace states its precision: ``wide`` when it computes in
@@ -386,6 +386,24 @@ def jax_ns(dtype: Any) -> SimpleNamespace:
     def mul0(a: Any, b: Any) -> Any:
         return jnp.where((jnp.asarray(a) == 0) | (jnp.asarray(b) == 0), 0.0, a * b)
 
+    def first_argmax_mask(x: Any, axis: int) -> Any:
+        idx = jnp.argmax(x, axis=axis, keepdims=True)  # the first maximal entry; a NaN wins, as in NumPy
+        return jnp.expand_dims(jnp.arange(x.shape[axis]), tuple(range(1, x.ndim - axis % x.ndim))) == idx
+
+    def group_view(x: Any, pieces: int, axis: int) -> tuple[Any, int]:
+        axis = axis % x.ndim
+        return x.reshape((*x.shape[:axis], x.shape[axis] // pieces, pieces, *x.shape[axis + 1 :])), axis + 1
+
+    def group_max(x: Any, pieces: int, axis: int) -> Any:
+        grouped, k = group_view(x, pieces, axis)
+        return jnp.max(grouped, axis=k)
+
+    def group_max_route(x: Any, g: Any, pieces: int, axis: int) -> Any:
+        grouped, k = group_view(x, pieces, axis)
+        winner = jnp.argmax(grouped, axis=k, keepdims=True)
+        onehot = jnp.expand_dims(jnp.arange(pieces), tuple(range(1, grouped.ndim - k))) == winner
+        return jnp.where(onehot, jnp.expand_dims(g, k), 0.0).reshape(x.shape)
+
     return SimpleNamespace(
         name="jax",
         wide=bool(wide),
@@ -419,4 +437,13 @@ def jax_ns(dtype: Any) -> SimpleNamespace:
         isfinite=jnp.isfinite,
         ndtr=jsp.ndtr,
         log_ndtr=jsp.log_ndtr,
+        amax=lambda x, axis: jnp.max(x, axis=axis, keepdims=True),
+        sum=lambda x, axis: jnp.sum(x, axis=axis, keepdims=True),
+        first_argmax_mask=first_argmax_mask,
+        split_halves=lambda x, axis: jnp.split(x, 2, axis=axis),
+        concat=lambda parts, axis: jnp.concatenate(parts, axis=axis),
+        group_max=group_max,
+        group_max_route=group_max_route,
+        moveaxis=jnp.moveaxis,
+        eye=lambda n: jnp.eye(n, dtype=dtype),
     )
