@@ -98,8 +98,13 @@ def test_the_readme_example_runs() -> None:
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    block = text.split("## JAX", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
-    exec(compile(block, "README.md", "exec"), {})
+    section = text.split("## JAX\n", 1)[1].split("\n## ", 1)[0]
+    blocks = [part.split("```", 1)[0] for part in section.split("```python\n")[1:]]
+    assert len(blocks) == 2
+    scope: dict[str, object] = {}
+    for block in blocks:  # in order, in one namespace, as a reader would run them
+        exec(compile(block, "README.md", "exec"), scope)
+    assert scope["y"].shape == (4, 32)  # type: ignore[attr-defined]
 
 
 # --- softmax, gated and pooled entries: the catalog's VJP by custom_vjp --------------------------
