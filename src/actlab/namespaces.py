@@ -373,11 +373,15 @@ def torch_ns(dtype: Any) -> SimpleNamespace:
     )
 
 
+_SQRT1_2 = 0.7071067811865476
+
+
 def jax_ns(dtype: Any) -> SimpleNamespace:
     """The formula namespace on JAX arrays computed in ``dtype`` (float32, or float64 under
     ``jax_enable_x64``).  ``where_lazy`` computes both branches, as ``jax.numpy.where`` does: the
     derivatives are the catalog's own (:mod:`actlab.jax` attaches them), never autodiff through a
     branch that is not taken."""
+    import jax
     import jax.numpy as jnp
     import jax.scipy.special as jsp
 
@@ -435,8 +439,11 @@ def jax_ns(dtype: Any) -> SimpleNamespace:
         isnan=jnp.isnan,
         isinf=jnp.isinf,
         isfinite=jnp.isfinite,
-        ndtr=jsp.ndtr,
+        # Φ(x) = erfc(−x/√2)/2: jax.scipy.special.ndtr computes erf and erfc both and selects (the same
+        # accuracy, twice the work)
+        ndtr=lambda x: 0.5 * jsp.erfc(x * -_SQRT1_2),
         log_ndtr=jsp.log_ndtr,
+        sigmoid=jax.nn.sigmoid,  # XLA's logistic: within 1.2 ulp in float32 above the subnormals, exact limits
         amax=lambda x, axis: jnp.max(x, axis=axis, keepdims=True),
         sum=lambda x, axis: jnp.sum(x, axis=axis, keepdims=True),
         first_argmax_mask=first_argmax_mask,

@@ -65,6 +65,15 @@ def _compute(fn: Any, x: Any, p: Any) -> Any:
     return y.astype(out)
 
 
+def _compute_pair(fn: Any, x: Any, p: Any) -> tuple[Any, Any]:
+    """(f, f′) from ``fn(x, p, xp)`` computed together (the spec's fused pair shares their work),
+    each as :func:`_compute` gives it."""
+    xw, out = _widened(x)
+    y, d = fn(xw, p, jax_ns(xw.dtype))
+    nan = jnp.isnan(xw)
+    return tuple(jnp.where(nan, xw, jnp.asarray(v, dtype=xw.dtype)).astype(out) for v in (y, d))  # type: ignore[return-value]
+
+
 @functools.lru_cache(maxsize=512)
 def _elementwise(name: str, static: tuple[tuple[str, Any], ...], learned: tuple[str, ...]) -> Callable[..., Any]:
     spec = registry.spec(name)
@@ -82,8 +91,8 @@ def _elementwise(name: str, static: tuple[tuple[str, Any], ...], learned: tuple[
         x, *theta = primals
         tx, *tt = tangents
         p = params(tuple(theta))
-        y = _compute(spec.forward, x, p)
-        out = _compute(spec.derivative, x, p) * tx
+        y, d = _compute_pair(spec.value_and_derivative, x, p)
+        out = d * tx
         for key, t in zip(learned, tt, strict=True):
             out = out + _compute(spec.param_derivatives[key], x, p) * t
         return y, out
