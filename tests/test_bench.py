@@ -413,3 +413,102 @@ def test_rounds_run_each_implementation_once_per_round() -> None:
         assert sorted(r[:3]) == ["mine", "peer", "relu"] and r[3:6] == r[:3] and r[6:] == ["relu", "relu"]
     assert len({tuple(r[:3]) for r in rounds}) > 1  # the order changes from round to round
     assert times[2] == pytest.approx([1e-3] * 7)  # time per call, not per sample
+
+
+# --- the JAX backend (where JAX is installed) --------------------------------------------------
+
+JAX_NAMES = ["relu", "gelu", "sigmoid", "maxout"]
+
+
+@pytest.fixture(scope="module")
+def jax_result() -> dict:
+    pytest.importorskip("jax")
+    return bench.run(names=JAX_NAMES, backends=("jax",), size=SMALL, repeats=ROUNDS)
+
+
+def test_jax_backend_measures_actlab_beside_jax_nn(jax_result: dict) -> None:
+    cfg = jax_result["config"]
+    assert cfg["backends"] == ["jax"] and cfg["clock_jax"] == "process_time"  # XLA computes on threads of its own
+    served = {r["name"] for r in jax_result["rows"]}
+    assert {"relu", "gelu", "sigmoid"} <= served
+    for name in set(JAX_NAMES) - served:  # a kind the JAX backend does not serve is noted, not dropped silently
+        assert any(note.startswith(f"{name} was not measured in JAX") for note in jax_result["notes"])
+    for name in ("relu", "gelu", "sigmoid"):
+        for pass_ in bench.PASSES:
+            impls = {r["impl"] for r in jax_result["rows"] if r["name"] == name and r["pass"] == pass_}
+            assert impls == {"actlab_jax", "jax_nn"}, (name, pass_)
+    for r in jax_result["rows"]:
+        assert r["backend"] == "jax" and len(r["times_s"]) == ROUNDS and all(t > 0 for t in r["times_s"])
+        assert math.isfinite(r["fraction_of_bandwidth"]) and r["fraction_of_bandwidth"] > 0
+        if r["impl"] == "actlab_jax" and r["name"] != "relu":
+            assert r["vs_relu"] == bench.paired_ratio(r["times_s"], r["relu_s"]).as_dict()
+    ratios = bench.speed_vs_relu(jax_result, "jax")
+    assert ratios["relu"] == 1.0 and all(math.isfinite(v) and v > 0 for v in ratios.values())
+
+
+def test_jax_tables(jax_result: dict) -> None:
+    text = bench.format_tables(jax_result)
+    for pass_ in bench.PASSES:
+        assert f"jax — {pass_.replace('_', ' ')}" in text
+    assert "/jax_nn" in text and "/relu" in text and "actlab_jax ms" in text and "numpy —" not in text
+    assert "process_time" in text and "approximate=False" in text  # the clock and the gelu compared, said
+    assert max(len(line) for line in text.splitlines()) <= 140
+    gelu = next(line for line in text.split("jax — forward backward")[1].splitlines() if line.startswith("gelu "))
+    assert "%" in gelu or "≈ 1" in gelu  # a measured ratio with its spread
+
+
+def test_jax_nn_peers_compute_the_catalog_function() -> None:
+    """Each jax.nn peer computes the catalog entry at its default parameters (gelu: the exact erf form, not
+    jax.nn's default tanh form), so the column compares like with like."""
+    pytest.importorskip("jax")
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import actlab.jax as aj
+    from actlab.catalog import registry
+
+    x = jnp.linspace(-6.0, 6.0, 241, dtype=jnp.float32) + 0.013  # off the kinks (0, ±1, ±3, 6)
+    compared = []
+    for spec in registry.specs(kind="elementwise"):
+        peer = bench._jax_nn_for(spec.name, spec.defaults())
+        if peer is None:
+            continue
+        mine = aj.get(spec.name)
+        np.testing.assert_allclose(peer(x), mine(x), rtol=2e-5, atol=2e-6, err_msg=spec.name)
+        grad = jax.vmap(jax.grad(lambda v, f=peer: f(v)))
+        np.testing.assert_allclose(grad(x), jax.vmap(jax.grad(mine))(x), rtol=1e-4, atol=1e-5, err_msg=spec.name)
+        compared.append(spec.name)
+    assert {"relu", "sigmoid", "gelu", "gelu_tanh", "silu", "softplus", "elu"} <= set(compared)
+    assert bench._jax_nn_for("gelu", registry.spec("gelu").defaults()).keywords == {"approximate": False}
+    assert bench._jax_nn_for("swish_beta", registry.spec("swish_beta").defaults()) is None  # jax.nn has no β
+
+
+def test_cli_jax_backend(capsys) -> None:
+    pytest.importorskip("jax")
+    assert main(["bench", "relu", "gelu", "--backend", "jax", "--size", str(SMALL), "--repeats", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "jax — forward backward" in out and "/jax_nn" in out and "numpy —" not in out
+
+
+def test_jax_missing(monkeypatch, capsys) -> None:
+    """Without JAX: `--backend jax` is one line and status 2 saying what to install; beside another backend
+    the JAX backend is skipped with that note."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "jax", None)  # `import jax` fails as where it is not installed
+    monkeypatch.delitem(sys.modules, "actlab.jax", raising=False)
+    assert main(["bench", "relu", "--backend", "jax", "--size", str(SMALL), "--repeats", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("actlab") and err.count("\n") == 1 and "pip install 'actlab[jax]'" in err
+    r = bench.run(names=["relu"], backends=("numpy", "jax"), size=SMALL, repeats=1)
+    assert r["config"]["backends"] == ["numpy"] and "clock_jax" not in r["config"]
+    assert any("pip install 'actlab[jax]'" in note for note in r["notes"])
+
+
+def test_numpy_tables_hold_numpy_peers_only(result: dict) -> None:
+    """The NumPy table is the same whether or not JAX is installed: JAX has a backend (and a table) of its own,
+    measured only when asked for."""
+    assert "jax" not in result["config"]["backends"] and "clock_jax" not in result["config"]
+    assert not {r["impl"] for r in result["rows"]} & {"jax", "jax_nn", "actlab_jax"}
+    assert "jax" not in bench.format_tables(result)

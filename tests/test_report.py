@@ -51,11 +51,11 @@ def evil_spec() -> actlab.Elementwise:
     )
 
 
-def fake_bench(names: list[str]) -> dict:
+def fake_bench(names: list[str], backends: tuple[str, ...] = ("numpy", "torch")) -> dict:
     """A result in the ``actlab.bench/2`` schema with made-up times: the i-th name takes i + 2 times relu's."""
     rows = []
     for i, name in enumerate(names):
-        for backend, impl in (("numpy", "actlab"), ("torch", "actlab_torch")):
+        for backend, impl in ((b, bench_impl(b)) for b in backends):
             for pass_ in ("forward", "derivative", "forward_backward"):
                 t = 1e-3 * (1 if name == "relu" else i + 2)
                 rows.append(
@@ -81,14 +81,21 @@ def fake_bench(names: list[str]) -> dict:
             "size": 1024,
             "threads": 1,
             "repeats": 1,
-            "backends": ["numpy", "torch"],
+            "backends": list(backends),
             "names": names,
+            **({"clock_jax": "process_time"} if "jax" in backends else {}),
         },
         "bandwidth": {"gbs": 10.0, "gbs_end": 10.0, "median_s": 1e-3},
         "busy": False,
         "busy_reason": None,
         "rows": rows,
     }
+
+
+def bench_impl(backend: str) -> str:
+    from actlab.bench import OWN_IMPL
+
+    return OWN_IMPL[backend]
 
 
 @functools.cache
@@ -141,6 +148,30 @@ def test_table_formats() -> None:
     assert [r["name"] for r in parsed] == ["relu", "softmax"] and float(parsed[1]["speed_numpy"]) == pytest.approx(3.0)
     data = json.loads(table.to_json(rows))
     assert data[1]["kind"] == "axis" and data[1]["range"] == "(0, 1)"
+
+
+def test_speed_tables_gain_a_jax_column_from_a_jax_benchmark() -> None:
+    """The report's speed table, catalog table and activation pages show JAX's ratios where the benchmark holds a
+    JAX run, and are unchanged where it does not."""
+    from actlab.report import pages
+
+    names = ["relu", "gelu"]
+    plain, with_jax = fake_bench(names), fake_bench(names, backends=("numpy", "torch", "jax"))
+    speed = str(pages.speed_section(plain, linked=set()))
+    assert "PyTorch forward + backward" in speed and "JAX" not in speed
+    speed = str(pages.speed_section(with_jax, linked=set()))
+    assert "PyTorch forward + backward</th><th>JAX forward</th><th>JAX forward + backward" in speed.replace(
+        ' class="num"', ""
+    )
+    assert speed.count("3.00×") == 6 and "JAX: process_time" in speed  # gelu: 3 × ReLU's in every backend and pass
+    assert "time / ReLU (JAX)" not in str(pages.catalog_table(table.rows(plain, names)))
+    assert "time / ReLU (JAX)" in str(pages.catalog_table(table.rows(with_jax, names)))
+    for bench, text in (
+        (plain, "NumPy 3.00×, PyTorch 3.00× (forward"),
+        (with_jax, "PyTorch 3.00×, JAX 3.00× (forward"),
+    ):
+        speeds = {b: table.speed_ratios(bench, b).get("gelu") for b in table.measured_backends(bench)}
+        assert text in pages.activation_page(actlab.spec("gelu"), figure_file=None, speeds=speeds, linked=set())
 
 
 def test_table_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

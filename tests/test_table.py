@@ -15,10 +15,10 @@ from actlab.errors import ActlabError
 NAMES = ["relu", "relu6", "gelu"]
 
 
-def fake(ratios: dict[str, tuple[float, float, float]]) -> dict:
+def fake(ratios: dict[str, tuple[float, float, float]], backends: tuple[str, ...] = ("numpy", "torch")) -> dict:
     """A benchmark of the current schema whose rows carry the given (ratio, lo, hi) to ReLU."""
     rows = []
-    for backend, impl in (("numpy", "actlab"), ("torch", "actlab_torch")):
+    for backend, impl in ((b, bench.OWN_IMPL[b]) for b in backends):
         for name in NAMES:
             row = {"name": name, "backend": backend, "impl": impl, "pass": "forward_backward", "median_s": 1e-3}
             if name != "relu":
@@ -26,7 +26,7 @@ def fake(ratios: dict[str, tuple[float, float, float]]) -> dict:
                 row["median_s"] = r * 1e-3
                 row["vs_relu"] = {"ratio": r, "lo": lo, "hi": hi, "rounds": 15}
             rows.append(row)
-    cfg = {"backends": ["numpy", "torch"], "names": NAMES, "passes": ["forward_backward"]}
+    cfg = {"backends": list(backends), "names": NAMES, "passes": ["forward_backward"]}
     return {"schema": bench.SCHEMA, "config": cfg, "rows": rows, "machine": {}, "bandwidth": {}}
 
 
@@ -77,3 +77,21 @@ def test_outdated_file_given_is_refused(tmp_path) -> None:
     old.write_text(json.dumps({**RESULT, "schema": "actlab.bench/1"}))
     with pytest.raises(ActlabError, match="earlier actlab bench"):
         table.load_or_run_bench(old)
+
+
+def test_jax_column_only_from_a_jax_benchmark() -> None:
+    """A benchmark holding a JAX run adds the JAX speed column after PyTorch's; without one the table, its CSV and
+    its JSON are those of NumPy and PyTorch alone."""
+    plain = table.rows(RESULT, NAMES)
+    assert all("speed_jax" not in r for r in plain)
+    assert "JAX" not in table.to_markdown(plain) and "speed_jax" not in table.to_csv(plain) + table.to_json(plain)
+    assert table.columns(plain) == list(table.COLUMNS)
+    with_jax = fake({"relu6": (1.04, 0.97, 1.10), "gelu": (1.31, 1.2, 1.4)}, backends=("numpy", "torch", "jax"))
+    rows = {r["name"]: r for r in table.rows(with_jax, NAMES)}
+    assert rows["gelu"]["speed_jax"] == 1.31 and rows["gelu"]["speed_jax_interval"] == [1.2, 1.4]
+    md = table.to_markdown(list(rows.values())).splitlines()
+    assert "| time / ReLU (PyTorch) | time / ReLU (JAX) | typical use |" in md[0] and md[1].count("---:") == 3
+    assert "| 1.31× | 1.31× | 1.31× |" in next(line for line in md if line.startswith("| gelu "))
+    assert "speed_jax" in table.to_csv(list(rows.values())).splitlines()[0]
+    jax_only = table.rows(fake({"relu6": (1.0, 0.9, 1.1), "gelu": (2.0, 1.9, 2.1)}, backends=("jax",)), NAMES)
+    assert [r["speed_numpy"] for r in jax_only] == [None] * 3 and jax_only[2]["speed_jax"] == 2.0

@@ -11,7 +11,8 @@ activation of the catalog and side by side with its peers, three passes:
     (``act.derivative(x)``) and the vector-Jacobian product ``act.vjp(x, g)`` for the vector
     kinds (softmax, gated, maxout); in the PyTorch backend always the vector-Jacobian product
     g·f'(x), the kernel autograd runs (a retained graph differentiated again, or the ATen
-    backward kernel itself for ``torch_out``).
+    backward kernel itself for ``torch_out``); in the JAX backend the vector-Jacobian product
+    of ``jax.vjp`` under ``jax.jit``.
 ``forward_backward``
     y and the backward kernel from one input, as a training step needs them.
 
@@ -71,11 +72,20 @@ formula where the catalog has no separate one, the textbook form being exact the
 derivative formula, evaluated directly on the array in its own dtype, as a user would type it; for
 the gated kinds a·gate(b) the same way; none for softmax and maxout), ``scipy`` (``scipy.special``
 where it has the function: expit, log_expit, x·ndtr(x) for gelu, softmax, log_softmax; softplus's
-``np.logaddexp(x, 0)`` is the textbook-stable form and is not counted as a peer); ``numexpr`` and
-``jax`` when they are installed. PyTorch backend: ``actlab_torch`` (the module of
+``np.logaddexp(x, 0)`` is the textbook-stable form and is not counted as a peer); ``numexpr`` when it
+is installed. PyTorch backend: ``actlab_torch`` (the module of
 :func:`actlab.torch.get`), ``torch_eager`` (PyTorch's own function, allocating, autograd for the
 backward) and ``torch_out`` (the ATen kernels with a preallocated output: ``aten.sigmoid.out``,
-``aten.sigmoid_backward.grad_input``, ...), where PyTorch has them.
+``aten.sigmoid_backward.grad_input``, ...), where PyTorch has them.  JAX backend (``"jax"``: measured by
+``actlab bench --backend jax`` or ``all``, not by :func:`run` unless named in ``backends``): ``actlab_jax``
+(:func:`actlab.jax.get` under ``jax.jit``) and ``jax_nn`` (``jax.nn``'s function under ``jax.jit`` at the
+catalog's parameters, where ``jax.nn`` has it — for gelu ``jax.nn.gelu(approximate=False)``, the exact form
+the catalog's gelu computes, not jax.nn's default tanh form); each pass is one jitted function, compiled by
+the warm-up call before the rounds, on the input and output gradient copied to the device once, every call
+ending in ``block_until_ready``.  XLA runs a computation on threads of its own whatever ``threads`` says,
+so with one thread the JAX backend's clock is the CPU time of the whole process (:func:`clock`): the CPU
+seconds of the work, on however many cores XLA spread it; its share of the bandwidth is those bytes per
+CPU second over the one-thread NumPy copy's, and can exceed 100 %.
 
 >>> from actlab import bench
 >>> r = bench.run(names=["relu"], backends=("numpy",), size=4096, repeats=1)
@@ -136,11 +146,18 @@ PRECISION = 0.05
 """With ``max_repeats``, rounds are added until every ratio to ReLU has an interval within ±PRECISION."""
 ROW = 1024
 """Length of the last axis of the input: the gated kinds and maxout split it."""
-BACKENDS = ("numpy", "torch")
+BACKENDS = ("numpy", "torch", "jax")
+DEFAULT_BACKENDS = ("numpy", "torch")
+"""What :func:`run` measures unless told: the JAX backend is measured when asked for (``actlab bench --backend
+jax`` or ``all``), so that the table and the report gain a JAX column only from a benchmark that holds one."""
 PASSES = ("forward", "derivative", "forward_backward")
 DTYPES = ("float32", "float64")
-OWN_IMPL = {"numpy": "actlab", "torch": "actlab_torch"}
-PEERS = {"numpy": ("actlab_out", "textbook", "scipy", "numexpr", "jax"), "torch": ("torch_eager", "torch_out")}
+OWN_IMPL = {"numpy": "actlab", "torch": "actlab_torch", "jax": "actlab_jax"}
+PEERS = {
+    "numpy": ("actlab_out", "textbook", "scipy", "numexpr"),
+    "torch": ("torch_eager", "torch_out"),
+    "jax": ("jax_nn",),
+}
 CROSS = (
     ("actlab", "torch", "torch_eager"),
     ("actlab_out", "torch", "torch_out"),
@@ -251,13 +268,15 @@ def _schedule(k: int, rounds: int, rng: np.random.Generator) -> list[list[int]]:
 
 @dataclass
 class Case:
-    """One implementation of one pass of one activation: ``fn()`` runs it once."""
+    """One implementation of one pass of one activation: ``fn()`` runs it once, timed by ``now`` (the run's
+    clock when None)."""
 
     backend: str
     impl: str
     pass_: str
     fn: Callable[[], Any]
     bytes: int
+    now: Callable[[], float] | None = None
 
 
 def _nbytes(pass_: str, n: int, m: int, b: int, vjp: bool) -> int:
@@ -373,8 +392,6 @@ def _numpy_cases(name: str, x: np.ndarray, g: np.ndarray, threads: int) -> list[
         import numexpr
 
         add("numexpr", "forward", lambda: numexpr.evaluate(expr, local_dict={"x": x}, out=y))
-
-    cases += _jax_cases(name, x, g, elementwise)
     return cases
 
 
@@ -414,43 +431,58 @@ _NUMEXPR = {
 """numexpr expressions of parameter-free activations (evaluated in one blocked pass)."""
 
 
-def _jax_cases(name: str, x: np.ndarray, g: np.ndarray, elementwise: bool) -> list[Case]:
-    """jax.nn's function under jit, where there is one (CPU, the input copied to the device once)."""
-    table = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "silu": "silu", "gelu": "gelu", "elu": "elu"}
-    table.update({"softplus": "softplus", "log_sigmoid": "log_sigmoid", "softmax": "softmax", "mish": "mish"})
-    if name not in table or not _importable("jax"):
-        return []
+def _jax_nn_for(name: str, p: Any) -> Callable[[Any], Any] | None:
+    """``jax.nn``'s function computing what the catalog's ``name`` computes at the parameters ``p``, or None
+    where jax.nn has no such function (:func:`actlab.jax.nn.native`, from the one table of jax.nn's names).
+    gelu: the exact (erf) form unless ``approximate='tanh'``; jax.nn's default is the tanh form, which the
+    catalog also has as the entry gelu_tanh."""
+    from .jax.nn import native
+
+    if name == "gelu_tanh":
+        return native("gelu", {"approximate": "tanh"})
+    return native(name, vars(p))
+
+
+def _jax_unavailable(dtype: str) -> str | None:
+    """Why the JAX backend cannot measure ``dtype`` here (one line), or None when it can."""
+    try:
+        import actlab.jax  # noqa: F401
+    except ImportError as exc:  # its message says what to install
+        return str(exc)
     import jax
-    import jax.numpy as jnp
 
-    fn = getattr(jax.nn, table[name], None)
-    if fn is None:
-        return []
-    if name == "gelu":
-        fn = lambda v: jax.nn.gelu(v, approximate=False)  # noqa: E731 - the catalog's gelu is exact
-    xj, gj = jnp.asarray(x), jnp.asarray(g)
-    fwd = jax.jit(fn)
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        return "JAX computes float64 only with jax_enable_x64 (JAX_ENABLE_X64=1); without it the jax backend is float32"
+    return None
 
-    def _vjp(v: Any, w: Any) -> Any:
-        y, pull = jax.vjp(fn, v)
-        return y, pull(w)[0]
 
-    both = jax.jit(_vjp)
-    back = jax.jit(lambda v, w: _vjp(v, w)[1])
-    n, m, b = x.size, g.size, x.itemsize
-    return [
-        Case("numpy", "jax", "forward", lambda: fwd(xj).block_until_ready(), _nbytes("forward", n, m, b, True)),
-        Case(
-            "numpy", "jax", "derivative", lambda: back(xj, gj).block_until_ready(), _nbytes("derivative", n, m, b, True)
-        ),
-        Case(
-            "numpy",
-            "jax",
-            "forward_backward",
-            lambda: jax.block_until_ready(both(xj, gj)),
-            _nbytes("forward_backward", n, m, b, True),
-        ),
-    ]
+def _jax_cases(name: str, x: Any, g: Any, now: Callable[[], float] | None) -> list[Case]:
+    """actlab.jax and jax.nn's function under ``jax.jit`` on the device arrays ``x`` and ``g``, every pass one
+    jitted function ending in ``block_until_ready``; the derivative passes are ``jax.vjp``'s pullback."""
+    import jax
+
+    import actlab.jax as aj
+
+    spec = registry.spec(name)
+    own = aj.get(spec.name)  # ActlabError for a kind the JAX backend does not serve
+    n, m, b = x.size, g.size, x.dtype.itemsize
+    cases = []
+    for impl, fn in (("actlab_jax", own), ("jax_nn", _jax_nn_for(spec.name, spec.defaults()))):
+        if fn is None:
+            continue
+
+        def vjp(v: Any, w: Any, fn: Callable[[Any], Any] = fn) -> Any:
+            y, pull = jax.vjp(fn, v)
+            return y, pull(w)[0]
+
+        fwd, back, both = jax.jit(fn), jax.jit(lambda v, w, vjp=vjp: vjp(v, w)[1]), jax.jit(vjp)
+        run = {
+            "forward": lambda fwd=fwd: fwd(x).block_until_ready(),
+            "derivative": lambda back=back: back(x, g).block_until_ready(),
+            "forward_backward": lambda both=both: jax.block_until_ready(both(x, g)),
+        }
+        cases += [Case("jax", impl, pass_, run[pass_], _nbytes(pass_, n, m, b, True), now) for pass_ in PASSES]
+    return cases
 
 
 def _torch_out_kernels(name: str, p: Any) -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
@@ -586,11 +618,15 @@ def _torch_cases(name: str, x_np: np.ndarray, g_np: np.ndarray) -> list[Case]:
 # --- measuring -------------------------------------------------------------------------------
 
 
-def clock(threads: int) -> tuple[str, Callable[[], float]]:
+def clock(threads: int, backend: str = "numpy") -> tuple[str, Callable[[], float]]:
     """The clock the measurement reads: with one thread, the CPU time of the measuring thread (user and
     system, page faults included), which does not count the time the machine gives the core to other
     programs — on a shared machine the wall time of a millisecond call is either its own or that plus a
-    time slice of someone else's; with more threads, the wall time (the work is spread over threads)."""
+    time slice of someone else's; with more threads, the wall time (the work is spread over threads).
+    The JAX backend with one thread: the CPU time of the whole process, since XLA runs a computation on
+    threads of its own while the calling thread waits (its own CPU time would be the dispatch alone)."""
+    if threads == 1 and backend == "jax":
+        return "process_time", time.process_time
     if threads == 1 and hasattr(time, "thread_time"):
         return "thread_time", time.thread_time
     return "perf_counter", time.perf_counter
@@ -627,20 +663,21 @@ def _rounds(
         for i, c in enumerate(live)
         if c.impl == OWN_IMPL[c.backend] and (c.backend, c.pass_) in ref_of and id(c) not in ref_ids
     ]
+    clocks = [c.now or now for c in live]
     calls = []  # calls per sample: a sample of MIN_SAMPLE_S at least, so that one interruption weighs little
-    for c in live:
-        t = now()
+    for c, tick in zip(live, clocks):
+        t = tick()
         c.fn()
-        calls.append(max(1, min(MAX_CALLS, math.ceil(MIN_SAMPLE_S / max(now() - t, 1e-9)))))
+        calls.append(max(1, min(MAX_CALLS, math.ceil(MIN_SAMPLE_S / max(tick() - t, 1e-9)))))
     times: list[list[float]] = [[] for _ in live]
     for done, order in enumerate(_schedule(len(live), WARMUP_ROUNDS + max_repeats, rng), start=1):
         spent = [0.0] * len(live)
         for rep in range(max(calls)):  # the calls of a sample interleaved with the others': paired call by call
             for i in order:
                 if rep < calls[i]:
-                    t = now()
+                    t = clocks[i]()
                     live[i].fn()
-                    spent[i] += now() - t
+                    spent[i] += clocks[i]() - t
         for i, k in enumerate(calls):
             times[i].append(spent[i] / k)
         if done - WARMUP_ROUNDS >= repeats and _precise(times, pairs, WARMUP_ROUNDS):
@@ -689,9 +726,13 @@ def _check(names: Sequence[str] | None, backends: Sequence[str], dtype: str, siz
         backends = (backends,)
     bad = [b for b in backends if b not in BACKENDS]
     if bad or not backends:
-        raise BenchError(f"unknown backend {bad[0]!r}; use numpy, torch or all" if bad else "no backend to measure")
+        raise BenchError(
+            f"unknown backend {bad[0]!r}; use {', '.join(BACKENDS)} or all" if bad else "no backend to measure"
+        )
     if dtype not in DTYPES:
         raise BenchError(f"dtype must be float32 or float64, not {dtype!r}")
+    if list(backends) == ["jax"] and (why := _jax_unavailable(dtype)):  # beside others it is skipped with a note
+        raise BenchError(f"cannot measure the jax backend: {why}")
     if isinstance(size, bool) or not isinstance(size, int) or size < ROW or size % ROW:
         raise BenchError(f"size must be a multiple of {ROW} (rows of {ROW} elements), at least {ROW}; got {size!r}")
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -713,7 +754,7 @@ def _check_passes(passes: Sequence[str]) -> list[str]:
 
 def run(
     names: Sequence[str] | None = None,
-    backends: Sequence[str] = BACKENDS,
+    backends: Sequence[str] = DEFAULT_BACKENDS,
     dtype: str = "float32",
     size: int = DEFAULT_SIZE,
     threads: int = 1,
@@ -731,7 +772,8 @@ def run(
     within ±:data:`PRECISION` of it: a noisy measurement gets more rounds, a steady one no more than needed.
     ``impls="own"`` measures actlab's own implementations only (no peers); ``passes`` chooses the passes.
     ``progress(i, total, label)`` is called as the measurement advances.  The PyTorch backend is
-    skipped, with a note, when PyTorch is not installed.
+    skipped, with a note, when PyTorch is not installed, and the JAX backend beside others when JAX is not
+    (alone: :class:`BenchError`); an activation the JAX backend does not serve is noted.
     """
     names, backends = _check(names, backends, dtype, size, threads, repeats)
     if max_repeats is None:
@@ -745,6 +787,9 @@ def run(
     if "torch" in backends and not _importable("torch"):
         backends.remove("torch")
         notes.append("torch is not installed: the torch backend was skipped")
+    if "jax" in backends and (why := _jax_unavailable(dtype)):
+        backends.remove("jax")
+        notes.append(f"the jax backend was skipped: {why}")
     cores = os.cpu_count() or 1
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     reasons = []
@@ -769,6 +814,15 @@ def run(
     _copy_bandwidth(x, copy_dst, 1, now)
     start = statistics.median(_copy_bandwidth(x, copy_dst, bw_repeats, now))
     order_rng = np.random.default_rng(1)
+    jax_clock_name, jax_now = clock(threads, "jax")
+    on_device: dict[int, Any] = {}  # each input array copied to the JAX device once, shared by every case
+
+    def device(a: np.ndarray) -> Any:
+        if id(a) not in on_device:
+            import jax
+
+            on_device[id(a)] = jax.device_put(a)
+        return on_device[id(a)]
 
     def cases_for(name: str, g: np.ndarray, own_only: bool) -> list[Case]:
         cases: list[Case] = []
@@ -776,6 +830,11 @@ def run(
             cases += _numpy_cases(name, x, g, threads)
         if "torch" in backends:
             cases += _torch_cases(name, x, g)
+        if "jax" in backends:
+            try:
+                cases += _jax_cases(name, device(x), device(g), jax_now)
+            except ActlabError as exc:  # a kind the JAX backend does not serve
+                notes.append(f"{name} was not measured in JAX: {exc}")
         return [c for c in cases if c.pass_ in passes and (not own_only or c.impl == OWN_IMPL[c.backend])]
 
     # ReLU's own implementations: timed again in every activation's rounds, the reference of its ratios
@@ -932,6 +991,7 @@ def run(
             "passes": list(passes),
             "confidence": CONFIDENCE,
             "clock": clock_name,
+            **({"clock_jax": jax_clock_name} if "jax" in backends else {}),
         },
         "bandwidth": {"gbs": gbs_start, "gbs_end": gbs_end, "median_s": start},
         "busy": bool(reasons),
@@ -1040,6 +1100,10 @@ def format_tables(result: dict[str, Any]) -> str:
         "ratios: actlab time / other time (below 1: actlab is faster), the median of rounds run side by side",
         f"± the farther end of its {100 * cfg.get('confidence', CONFIDENCE):.0f}% interval; ≈ 1 where it holds 1",
     ]
+    if "clock_jax" in cfg and cfg["clock_jax"] != cfg.get("clock"):
+        lines.append(
+            f"jax: XLA computes on threads of its own; its clock is {cfg['clock_jax']}, the CPU time of the process"
+        )
     if result.get("busy"):
         lines.append("warning: the machine was busy, timings are noisy:")
         lines += [f"  {reason}" for reason in str(result["busy_reason"]).split("; ")]
@@ -1103,7 +1167,8 @@ IMPL_TEXT = {
     "textbook": "the textbook formula typed in NumPy",
     "scipy": "scipy.special",
     "numexpr": "numexpr",
-    "jax": "jax.jit",
+    "actlab_jax": "actlab.jax.get(name) under jax.jit",
+    "jax_nn": "jax.nn under jax.jit; gelu: approximate=False, the exact form",
     "torch_eager": "PyTorch's own function",
     "torch_out": "PyTorch's ATen kernel into a given output",
     "torch": "PyTorch's kernel",
@@ -1163,12 +1228,17 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Add ``actlab bench`` to the subcommands ``sub`` of the actlab command line."""
     p = sub.add_parser(
         "bench",
-        help="speed of each activation against PyTorch, NumPy and SciPy, as a share of the memory bandwidth",
+        help="speed of each activation against PyTorch, JAX, NumPy and SciPy, as a share of the memory bandwidth",
         description="Measure forward, derivative and forward+backward speed of activations, side by side with "
         "their peers, as elements/s, GB/s and a fraction of the streaming copy bandwidth measured in the same run.",
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="activations (default: all)")
-    p.add_argument("--backend", choices=["numpy", "torch", "all"], default="all", help="default: all")
+    p.add_argument(
+        "--backend",
+        choices=[*BACKENDS, "all"],
+        default="all",
+        help="default: all (jax: actlab.jax beside jax.nn under jax.jit; needs pip install 'actlab[jax]')",
+    )
     p.add_argument("--dtype", choices=list(DTYPES), default="float32", help="default: float32")
     p.add_argument("--size", type=int, help=f"elements per array, a multiple of {ROW} (default {DEFAULT_SIZE})")
     p.add_argument("--threads", type=int, default=1, help="threads for PyTorch (and actlab, if it takes them)")

@@ -18,18 +18,40 @@ from typing import Any
 
 FORMATS = ("markdown", "csv", "json")
 SPEED_PASS = "forward_backward"
-BACKENDS = ("numpy", "torch")
+BACKENDS = ("numpy", "torch", "jax")
+LABELS = {"numpy": "NumPy", "torch": "PyTorch", "jax": "JAX"}
+OPTIONAL = ("jax",)
+"""Backends whose speed column is shown only when the benchmark measured them (a JAX run is asked for)."""
+
+
+def _speed_column(backend: str) -> tuple[str, str]:
+    return f"speed_{backend}", f"time / ReLU ({LABELS[backend]})"
+
+
 COLUMNS = (
     ("name", "activation"),
     ("kind", "kind"),
     ("range", "range"),
     ("minimum", "minimum"),
     ("gradient", "gradient behaviour"),
-    ("speed_numpy", "time / ReLU (NumPy)"),
-    ("speed_torch", "time / ReLU (PyTorch)"),
+    *(_speed_column(b) for b in BACKENDS if b not in OPTIONAL),
     ("uses", "typical use"),
     ("torch_default", "PyTorch default vs exact"),
 )
+"""The columns of every table; :func:`columns` adds those of the optional backends a benchmark measured."""
+
+
+def columns(table: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(key, header) of the table's columns: :data:`COLUMNS`, with the speed column of an optional backend
+    after the others where the rows carry it (:func:`rows` gives it when the benchmark measured that backend)."""
+    extra = [_speed_column(b) for b in OPTIONAL if any(f"speed_{b}" in r for r in table)]
+    last = max(i for i, (k, _) in enumerate(COLUMNS) if k.startswith("speed_"))
+    return [*COLUMNS[: last + 1], *extra, *COLUMNS[last + 1 :]]
+
+
+def measured_backends(result: dict[str, Any] | None) -> list[str]:
+    """The backends with speed columns: every one but the optional ones, and those where ``result`` holds ratios."""
+    return [b for b in BACKENDS if b not in OPTIONAL or speed_ratios(result, b)]
 
 
 def _num(v: float) -> str:
@@ -186,7 +208,7 @@ def rows(bench: dict[str, Any] | None = None, names: Sequence[str] | None = None
     from .numpy import get
 
     specs = registry.specs() if names is None else [registry.spec(n) for n in names]
-    speeds = {b: speed_ratios(bench, b) for b in BACKENDS}
+    speeds = {b: speed_ratios(bench, b) for b in measured_backends(bench)}
     out = []
     for spec in specs:
         row: dict[str, Any] = {"name": spec.name, "kind": spec.kind}
@@ -196,7 +218,7 @@ def rows(bench: dict[str, Any] | None = None, names: Sequence[str] | None = None
             row.update(range=exact_range(p), minimum=minimum(act, p), gradient=gradient_behaviour(act, p))
         else:
             row.update(range=interval(spec.output_range()), minimum="-", gradient=_vector_gradient(spec))
-        for b in BACKENDS:
+        for b in speeds:
             ratio = speeds[b].get(spec.name)
             row[f"speed_{b}"] = None if ratio is None else float(ratio)
             lo, hi = getattr(ratio, "lo", None), getattr(ratio, "hi", None)
@@ -250,28 +272,30 @@ def _speed_cell(row: dict[str, Any], key: str) -> str:
     return speed_text(row[key], row.get(f"{key}_interval"))
 
 
-def cells(row: dict[str, Any]) -> list[str]:
-    """The row's cells as text, in the order of :data:`COLUMNS`."""
-    return [_speed_cell(row, k) if k.startswith("speed_") else str(row[k]) for k, _ in COLUMNS]
+def cells(row: dict[str, Any], cols: Sequence[tuple[str, str]] | None = None) -> list[str]:
+    """The row's cells as text, in the order of ``cols`` (default: :func:`columns` of this row)."""
+    return [_speed_cell(row, k) if k.startswith("speed_") else str(row[k]) for k, _ in cols or columns([row])]
 
 
 def to_markdown(table: list[dict[str, Any]]) -> str:
     def esc(text: str) -> str:
         return text.replace("|", "\\|")
 
-    header = [h for _, h in COLUMNS]
+    cols = columns(table)
+    header = [h for _, h in cols]
     lines = ["| " + " | ".join(header) + " |"]
-    lines.append("|" + "|".join("---:" if k.startswith("speed_") else "---" for k, _ in COLUMNS) + "|")
-    lines += ["| " + " | ".join(esc(c) for c in cells(r)) + " |" for r in table]
+    lines.append("|" + "|".join("---:" if k.startswith("speed_") else "---" for k, _ in cols) + "|")
+    lines += ["| " + " | ".join(esc(c) for c in cells(r, cols)) + " |" for r in table]
     return "\n".join(lines)
 
 
 def to_csv(table: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([k for k, _ in COLUMNS])
+    cols = columns(table)
+    writer.writerow([k for k, _ in cols])
     for r in table:
-        writer.writerow([_csv_cell(r, k) for k, _ in COLUMNS])
+        writer.writerow([_csv_cell(r, k) for k, _ in cols])
     return buf.getvalue()
 
 

@@ -24,6 +24,7 @@ JaxName(entry='hardsigmoid', arguments=(), fixed=(('slope', 0.5), ('offset', 0.5
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from ..catalog import registry
 from ..errors import InvalidParameterError, UnknownActivationError, suggest
 
 
@@ -144,4 +146,29 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*JAX_NN, *NOT_ACTIVATIONS, "JAX_NN", "NOT_ACTIVATIONS", "JaxName", "resolve"])
+    return sorted([*JAX_NN, *NOT_ACTIVATIONS, "JAX_NN", "NOT_ACTIVATIONS", "JaxName", "native", "resolve"])
+
+
+def _jax_value(key: str, value: Any) -> Any:
+    """A catalog parameter as ``jax.nn``'s argument takes it (the inverse of :func:`_catalog_value`)."""
+    return value == "tanh" if key == "approximate" else value
+
+
+def native(entry: str, params: dict[str, Any]) -> Callable[[Any], Any] | None:
+    """``jax.nn``'s own function computing the catalog's ``entry`` at ``params``, or None where it has none
+    (a parameter ``jax.nn`` cannot set is not at its default: softplus's β, softmax's temperature).
+
+    >>> native("gelu", {"approximate": "none"}).keywords, native("softplus", {"beta": 2.0}) is None
+    ({'approximate': False}, True)
+    """
+    spec = registry.spec(entry)
+    bound = vars(spec.bind(params))
+    defaults = vars(spec.defaults())
+    for name, info in JAX_NN.items():
+        if info.entry != spec.name or any(bound[k] != v for k, v in info.fixed):
+            continue
+        set_by_jax = {key for _, key, _ in info.arguments} | {k for k, _ in info.fixed}
+        if any(bound[k] != defaults[k] for k in bound if k not in set_by_jax):
+            continue
+        return functools.partial(getattr(jax.nn, name), **{a: _jax_value(k, bound[k]) for a, k, _ in info.arguments})
+    return None

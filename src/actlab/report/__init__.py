@@ -274,7 +274,7 @@ def build(
         bar.lap("table and guide")
         bar.step("table and guide")
 
-        speeds = {b: comparison.speed_ratios(bench_result, b) for b in comparison.BACKENDS}
+        speeds = {b: comparison.speed_ratios(bench_result, b) for b in comparison.measured_backends(bench_result)}
         for spec in specs:
             bar.show(f"pages: {spec.name}")
             fig = f"figures/act-{spec.name}.png"
@@ -285,7 +285,7 @@ def build(
                 else None
                 for i, latex in enumerate((spec.formula_text(), spec.derivative_text()))
             )
-            speed = {b: speeds[b].get(spec.name) for b in comparison.BACKENDS}
+            speed = {b: speeds[b].get(spec.name) for b in speeds}
             text = pages.activation_page(
                 spec, figure_file=fig if drawn else None, speeds=speed, linked=linked, formula_files=formulas
             )

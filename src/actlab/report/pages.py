@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import table as comparison
+from ..bench import OWN_IMPL
 from ..catalog import registry
 from ..catalog.spec import DISCONTINUOUS, REAL, SMOOTH, Elementwise, Spec
 from ..numpy import get
@@ -59,11 +60,12 @@ def _failed(what: str, exc: Exception) -> Markup:
 
 
 def catalog_table(rows: list[dict[str, Any]], root: str = "") -> Markup:
-    header = [h for _, h in comparison.COLUMNS]
-    numeric = [i for i, (k, _) in enumerate(comparison.COLUMNS) if k.startswith("speed_")]
+    cols = comparison.columns(rows)
+    header = [h for _, h in cols]
+    numeric = [i for i, (k, _) in enumerate(cols) if k.startswith("speed_")]
     body = []
     for r in rows:
-        cells: list[object] = comparison.cells(r)
+        cells: list[object] = comparison.cells(r, cols)
         cells[0] = link(root + page_name(r["name"]), tag("code", r["name"]))
         body.append(cells)
     return table(
@@ -136,18 +138,18 @@ def speed_section(bench: dict[str, Any] | None, linked: Collection[str], root: s
         return tag("p", "No benchmark results.", class_="warning")
     measured = bench.get("config", {}).get("passes", ["forward", "forward_backward"])
     passes = [p for p in ("forward", "forward_backward") if p in measured] or ["forward_backward"]
-    ratios = {(b, p): comparison.speed_ratios(bench, b, p) for b in comparison.BACKENDS for p in passes}
-    own = {"numpy": "actlab", "torch": "actlab_torch"}
+    backends = comparison.measured_backends(bench)
+    ratios = {(b, p): comparison.speed_ratios(bench, b, p) for b in backends for p in passes}
     fraction = {
         r["name"]: r.get("fraction_of_bandwidth")
         for r in bench.get("rows", [])
-        if r.get("backend") == "numpy" and r.get("impl") == own["numpy"] and r.get("pass") == passes[0]
+        if r.get("backend") == "numpy" and r.get("impl") == OWN_IMPL["numpy"] and r.get("pass") == passes[0]
     }
     names = [s.name for s in registry.specs() if any(s.name in v for v in ratios.values())]
     rows = []
     for n in names:
         row: list[object] = [name_link(n, root, linked)]
-        for b in comparison.BACKENDS:
+        for b in backends:
             for p in passes:
                 row.append(comparison.speed_text(ratios[(b, p)].get(n), spread="interval"))
         f = fraction.get(n)
@@ -164,7 +166,8 @@ def speed_section(bench: dict[str, Any] | None, linked: Collection[str], root: s
             f"{cfg.get('dtype', '?')}, {cfg.get('size', '?')} elements, {cfg.get('threads', '?')} thread(s), "
             f"{cfg.get('repeats', '?')}"
             + (f" to {cfg['max_repeats']}" if cfg.get("max_repeats", 0) > cfg.get("repeats", 0) else "")
-            + f" rounds, clock: {cfg.get('clock', 'wall')}",
+            + f" rounds, clock: {cfg.get('clock', 'wall')}"
+            + (f" (JAX: {cfg['clock_jax']}, XLA computes on its own threads)" if "clock_jax" in cfg else ""),
         ),
         ("memory bandwidth (copy)", f"{bw['gbs']:.3g} GB/s" if isinstance(bw.get("gbs"), (int, float)) else "-"),
         ("measured", str(bench.get("created", "-"))),
@@ -178,11 +181,11 @@ def speed_section(bench: dict[str, Any] | None, linked: Collection[str], root: s
         table(
             [
                 "activation",
-                *[f"{bn} {label[p]}" for bn in ("NumPy", "PyTorch") for p in passes],
+                *[f"{comparison.LABELS[b]} {label[p]}" for b in backends for p in passes],
                 f"NumPy {label[passes[0]]}, share of bandwidth",
             ],
             rows,
-            numeric=list(range(1, 2 * len(passes) + 2)),
+            numeric=list(range(1, len(backends) * len(passes) + 2)),
             caption="Time relative to ReLU's on the same backend and pass: in each round every implementation and "
             "ReLU run once, in a random order; the ratio is the median of the per-round ratios, in parentheses its "
             f"{100 * cfg.get('confidence', 0.95):.0f}% confidence interval (order statistics), ≈ 1 where the interval "
@@ -508,8 +511,12 @@ def activation_page(
         ),
         (
             "time / ReLU",
-            f"NumPy {comparison.speed_text(speeds.get('numpy'))}, PyTorch {comparison.speed_text(speeds.get('torch'))} "
-            "(forward + backward)",
+            ", ".join(
+                f"{comparison.LABELS[b]} {comparison.speed_text(speeds.get(b))}"
+                for b in comparison.BACKENDS
+                if b in speeds or b not in comparison.OPTIONAL
+            )
+            + " (forward + backward)",
         ),
     ]
     gate = getattr(spec, "gate", None)
