@@ -610,7 +610,10 @@ def _squareplus_forward(x: Any, p: Params, xp: Any) -> Any:
     # by |x| so that s - x cannot overflow near the largest float
     conjugate = p.b / (2.0 * (s - x))
     far = (0.5 * p.b / xp.abs(x)) / (1.0 + xp.hypot(1.0, root_b / xp.minimum(x, -1.0)))
-    return xp.where(x >= 0, 0.5 * x + 0.5 * s, xp.where(x < -1.0, far, conjugate))
+    # for x >= 0, x + (s - x)/2 with s - x = b / (s + x): no overflow at the largest float, which
+    # 0.5 x + 0.5 s escapes only as written (XLA factors it into 0.5 (x + s) under jit)
+    above = x + 0.5 * p.b / (s + x)
+    return xp.where(x >= 0, above, xp.where(x < -1.0, far, conjugate))
 
 
 def _squareplus_derivative(x: Any, p: Params, xp: Any) -> Any:
