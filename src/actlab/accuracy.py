@@ -15,7 +15,10 @@ The bounds the tests enforce:
 
 ``actlab accuracy`` prints the measured worst case for every activation;
 ``actlab accuracy --backend torch [--exact]`` measures the PyTorch backend on the same grid
-and oracle (:func:`torch_report`), op by op and in its fused kernels.
+and oracle (:func:`torch_report`), op by op and in its fused kernels; ``actlab accuracy --backend
+jax`` measures ``actlab.jax`` (:func:`jax_report`): float16/bfloat16 and float64 against the
+bounds above, float32 (computed in float32) measured only, and apart from the rest the points
+where x or the exact value is subnormal, which XLA on CPU reads and returns as 0.
 """
 
 from __future__ import annotations
@@ -65,12 +68,19 @@ def _format(dtype: Any) -> tuple[int, int, float]:
 
 
 def to_format(values: Any, dtype: Any) -> np.ndarray:
-    """``values`` rounded to ``dtype``: a NumPy array of that dtype, or float64 holding bfloat16 values."""
+    """``values`` rounded to ``dtype``: a NumPy array of that dtype, or float64 holding bfloat16 values
+    (rounded by torch, else by ml_dtypes, which JAX brings; the two may round a float64 that lies
+    within a float32 rounding of a bfloat16 midpoint differently, as torch goes through float32)."""
     if _dtype_name(dtype) != BFLOAT16:
         with np.errstate(over="ignore"):
             return np.asarray(values, dtype=np.float64).astype(np.dtype(dtype))
-    import torch
+    try:
+        import torch
+    except ImportError:
+        import ml_dtypes
 
+        with np.errstate(over="ignore"):
+            return np.asarray(values, dtype=np.float64).astype(ml_dtypes.bfloat16).astype(np.float64)
     return torch.from_numpy(np.asarray(values, dtype=np.float64)).to(torch.bfloat16).double().numpy()
 
 
@@ -382,14 +392,17 @@ def _vector_definition(spec: Spec, p: Params, row: np.ndarray) -> list[Any]:
 
 
 def measure_vector(
-    act: Activation | str, dtype: Any = np.float64, evaluate: Callable[[np.ndarray], Any] | None = None
+    act: Activation | str,
+    dtype: Any = np.float64,
+    evaluate: Callable[[np.ndarray], Any] | None = None,
+    keep: Callable[[np.ndarray, Any], bool] | None = None,
 ) -> Worst:
     """Largest error, in ulp, of a softmax-like, gated or pooled activation on :func:`vector_cases`.
 
     The float64 bound scales with the row's condition number κ_i = Σ_j |x_j ∂log y_i/∂x_j|
     (for softmax, Σ_j |x_j| |δ_ij - y_j| / T), plus one ulp per term of the row sum.
     ``evaluate`` (a row in ``dtype`` to its outputs) measures another backend; ``dtype`` may then
-    be ``"bfloat16"``.
+    be ``"bfloat16"``.  ``keep(row, exact)`` chooses the outputs measured (all by default).
     """
     act = get(act) if isinstance(act, str) else act
     spec, p = act.spec, act.bound
@@ -406,6 +419,8 @@ def measure_vector(
             ref = _vector_reference(spec, p, x.astype(np.float64))
             n = len(x)
             for i, r in enumerate(ref):
+                if keep is not None and not keep(x, r):
+                    continue
                 count += 1
                 err = ulp_error(y[i], r, dname)
                 if err > worst_ulp[0]:
@@ -625,3 +640,276 @@ def torch_report(
                 runs[fused] = tuple(w for w, _ in measured)
                 agree = agree and all(ok for _, ok in measured)
             yield TorchRow(name, dname, kernel, runs[False], runs.get(True), agree)
+
+
+# --- the JAX backend ----------------------------------------------------------------------
+
+JAX_DTYPES = ("float16", BFLOAT16, "float32", "float64")
+JAX_ENFORCED = ("float16", BFLOAT16, "float64")
+"""The dtypes in which ``actlab.jax`` is held to the bounds: float16 and bfloat16 (computed in float32,
+rounded once: ≤ 1 ulp) and float64 (the entry's bound × max(1, κ)).  float32 is computed in float32
+itself, and measured only: see :func:`jax_report`."""
+
+
+@dataclass(frozen=True)
+class JaxRow:
+    """One entry in one dtype measured through ``actlab.jax``: f and f′ under ``jax.jit``, f′ as
+    ``jax.vmap(jax.grad(f))`` (the catalog's derivative, attached by ``custom_jvp``).
+
+    ``working`` is the precision the formula runs in (float32 for float16/bfloat16/float32).
+    ``measured`` holds the :class:`Worst` of f and f′ (f only for the vector kinds) over the grid's
+    points outside the flush zone; ``subnormal`` the same over the points inside it — where the input
+    or the exact value is a subnormal of the working type, which XLA on CPU reads or returns as 0
+    (measured only; empty where the zone holds no point of the dtype).  ``special`` says, in words,
+    where f or f′ at −inf, +inf or NaN differs from the NumPy reference's limits.
+    """
+
+    name: str
+    dtype: str
+    working: str
+    measured: tuple[Worst, ...]
+    subnormal: tuple[Worst, ...]
+    special: tuple[str, ...]
+
+    @property
+    def enforced(self) -> bool:
+        return self.dtype in JAX_ENFORCED
+
+    @property
+    def passed(self) -> bool:
+        """No wrong limit or NaN at ±inf/NaN, and (float16, bfloat16, float64) the bounds hold."""
+        return not self.special and (not self.enforced or all(w.passed for w in self.measured))
+
+
+def _jax_working(dtype: str) -> str:
+    return "float64" if dtype == "float64" else "float32"
+
+
+def _smallest(dtype: str) -> float:
+    """The smallest positive subnormal of ``dtype``."""
+    digits, emin, _ = _format(dtype)
+    return math.ldexp(1.0, emin - (digits - 1))
+
+
+def flush_limit(dtype: str) -> float:
+    """The magnitude below which XLA on CPU flushes when ``actlab.jax`` computes ``dtype``: the working
+    type's smallest normal (2⁻¹²⁶ for float32 and bfloat16, 2⁻¹⁰²² for float64); 0 for float16, whose
+    float32 working type flushes only below half its smallest subnormal (those values round to 0 anyway).
+
+    >>> flush_limit("float32") == 2.0**-126, flush_limit("float16")
+    (True, 0.0)
+    """
+    tiny = math.ldexp(1.0, _format(_jax_working(dtype))[1])
+    return tiny if tiny > _smallest(dtype) / 2 else 0.0
+
+
+@contextlib.contextmanager
+def _x64() -> Iterator[None]:
+    """JAX's 64-bit types on, for the block only."""
+    import jax
+
+    enable = getattr(jax, "enable_x64", None)
+    if enable is None:  # JAX before 0.4.36
+        from jax.experimental import enable_x64 as enable
+    with enable(True):
+        yield
+
+
+def _jax_array(xs: Any, dtype: str) -> Any:
+    """``xs`` (values exact in ``dtype``) as a JAX array of ``dtype``: converted by NumPy and ml_dtypes,
+    so that no XLA computation (which may flush subnormals) touches the input."""
+    import jax.numpy as jnp
+    import ml_dtypes
+
+    host = np.asarray(xs, dtype=np.float64).astype(ml_dtypes.bfloat16 if dtype == BFLOAT16 else np.dtype(dtype))
+    return jnp.asarray(host)
+
+
+def _host(y: Any) -> np.ndarray:
+    return np.asarray(y).astype(np.float64)
+
+
+@functools.lru_cache(maxsize=256)
+def _jax_functions(
+    name: str, params: tuple[tuple[str, Any], ...], fn: Callable[[Any], Any] | None = None
+) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """``jax.jit(f)`` and ``jax.jit(jax.vmap(jax.grad(f)))`` for f = ``fn``, by default
+    ``actlab.jax.get(name, **params)``."""
+    import jax
+
+    if fn is None:
+        from . import jax as aj
+
+        fn = aj.get(name, **dict(params))
+    return jax.jit(fn), jax.jit(jax.vmap(jax.grad(fn)))
+
+
+FLUSH_MARGIN = 2.0**7
+"""An exact value below ``FLUSH_MARGIN`` times the smallest normal is in the flush zone too: it can be a
+product whose other factor is a flushed subnormal intermediate (x·σ(x), x·Φ(x) and 4σ′(2x) for |x| up to
+128), which XLA returns as 0 although the value itself is normal."""
+
+
+def _in_flush_zone(xs: np.ndarray, refs: list[Any], limit: float) -> np.ndarray:
+    """Where the input is nonzero and below ``limit`` in magnitude, or the exact value ``refs`` below
+    ``limit`` × :data:`FLUSH_MARGIN`."""
+    small = (np.abs(xs) < limit) & (xs != 0)
+    exact = [r is not None and mpmath.isfinite(r) and 0 < abs(r) < limit * FLUSH_MARGIN for r in refs]
+    return small | np.array(exact, dtype=bool)
+
+
+def _measure_jax_on_grid(
+    act: Activation, dtype: str, what: str, dense: bool, quick: bool, fn: Callable[[Any], Any] | None
+) -> tuple[Worst, Worst | None]:
+    """The :class:`Worst` of f or f′ outside and inside :func:`flush_limit`'s zone (see :func:`measure_jax`)."""
+    name, params = _key(act)
+    xs, values, slopes = _oracle(name, params, dtype, dense, quick)
+    f, df = _jax_functions(name, params, fn)
+    y = _host((f if what == "f" else df)(_jax_array(xs, dtype)))
+    limit = flush_limit(dtype)
+    zone = _in_flush_zone(xs, values if what == "f" else slopes, limit)
+
+    def worst(keep: np.ndarray) -> Worst:
+        idx = np.flatnonzero(keep)
+        return _worst_on_grid(act, dtype, what, xs[idx], [values[i] for i in idx], [slopes[i] for i in idx], y[idx])
+
+    return worst(~zone), worst(zone) if limit else None
+
+
+def measure_jax(
+    act: Activation | str,
+    dtype: str = "float32",
+    what: str = "f",
+    *,
+    dense: bool = False,
+    quick: bool = False,
+    fn: Callable[[Any], Any] | None = None,
+) -> tuple[Worst, Worst | None]:
+    """Largest error of ``actlab.jax``'s f or f′ (``jax.vmap(jax.grad(f))``, both under ``jax.jit``) for an
+    elementwise entry over :func:`grid`, against the same oracle as :func:`measure`: over the points
+    outside the flush zone, and over those inside it (None for float16, which has no such point).
+    ``fn`` measures another JAX function of the same entry instead (``jax.nn.silu`` for ``"silu"``:
+    its f′ is then autodiff's).
+
+    XLA on CPU runs with denormals-are-zero and flush-to-zero: a subnormal input is read as 0 and a
+    subnormal result is returned as 0 (:func:`xla_flushes_subnormals` measures it), so relu′ of the
+    smallest float32 is 0, not 1.  The points where the input or the exact value lies below
+    :func:`flush_limit` are therefore measured apart from the rest.  float64 is measured with JAX's
+    64-bit types on for the call only.
+    """
+    act = get(act) if isinstance(act, str) else act
+    if not isinstance(act.spec, Elementwise):
+        raise TypeError(f"{act.name} is not elementwise; see measure_vector")
+    with _x64():
+        return _measure_jax_on_grid(act, _dtype_name(dtype), what, dense, quick, fn)
+
+
+SPECIAL_POINTS = (-math.inf, math.inf, math.nan)
+
+
+def jax_specials(
+    act: Activation | str, dtype: str = "float32", fn: Callable[[Any], Any] | None = None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """f and f′ (keys ``"f"``, ``"f′"``) of ``actlab.jax`` (or ``fn``, as in :func:`measure_jax`) at
+    :data:`SPECIAL_POINTS` (−inf, +inf, NaN) in ``dtype``, each beside the NumPy reference's — the exact
+    limits, NaN for NaN — rounded to ``dtype``: ``{what: (got, exact)}``."""
+    act = get(act) if isinstance(act, str) else act
+    dname = _dtype_name(dtype)
+    xs = np.array(SPECIAL_POINTS)
+    f, df = _jax_functions(*_key(act), fn)
+    with np.errstate(all="ignore"):
+        exact = {"f": act(xs), "f′": act.derivative(xs)}
+    with _x64():
+        got = {"f": _host(f(_jax_array(xs, dname))), "f′": _host(df(_jax_array(xs, dname)))}
+    return {what: (got[what], to_format(exact[what], dname).astype(np.float64)) for what in ("f", "f′")}
+
+
+def same_value(a: float, b: float) -> bool:
+    """a == b, NaN equal to NaN."""
+    return bool(a == b or (math.isnan(a) and math.isnan(b)))
+
+
+def _special_text(x: float) -> str:
+    return "NaN" if math.isnan(x) else ("+∞" if x > 0 else "−∞")
+
+
+def jax_special_values(
+    act: Activation | str, dtype: str = "float32", fn: Callable[[Any], Any] | None = None
+) -> tuple[str, ...]:
+    """Where :func:`jax_specials` differ from the exact limits, in words: ``("f′(+∞) = nan, not 1",)``;
+    () when none does."""
+    out = []
+    for what, (got, exact) in jax_specials(act, dtype, fn).items():
+        for x, g, e in zip(SPECIAL_POINTS, got, exact):
+            if not same_value(g, e):
+                out.append(f"{what}({_special_text(x)}) = {g:g}, not {e:g}")
+    return tuple(out)
+
+
+def xla_flushes_subnormals(dtype: str = "float32") -> tuple[bool, bool]:
+    """(subnormal inputs are read as 0, subnormal results are returned as 0) in jit-compiled JAX code of
+    ``dtype`` on the default device, measured: s · 2ᵖ for s the smallest subnormal and p the significand
+    bits (a normal result), and t · ½ for t the smallest normal (a subnormal result); the factors are
+    arguments, so nothing is folded at compile time."""
+    import jax
+
+    dname = _dtype_name(dtype)
+    digits, emin, _ = _format(dname)
+    mul = jax.jit(lambda a, b: a * b)
+
+    def product(a: float, b: float) -> float:
+        return float(_host(mul(_jax_array([a], dname), _jax_array([b], dname)))[0])
+
+    with _x64():
+        return product(_smallest(dname), 2.0**digits) == 0, product(math.ldexp(1.0, emin), 0.5) == 0
+
+
+def _jax_vector_row(act: Activation, dtype: str) -> JaxRow:
+    """:func:`measure_vector` of ``actlab.jax``'s softmax, gated or pooled entry under ``jax.jit``, apart
+    inside the flush zone: a row holding a subnormal input, or an exact output below :func:`flush_limit` ×
+    :data:`FLUSH_MARGIN`."""
+    f, _ = _jax_functions(*_key(act))
+    limit = flush_limit(dtype)
+
+    def inside(row: np.ndarray, exact: Any) -> bool:
+        return bool(np.any((np.abs(row) < limit) & (row != 0))) or 0 < abs(exact) < limit * FLUSH_MARGIN
+
+    def measured(keep: Callable[[np.ndarray, Any], bool]) -> Worst:
+        return measure_vector(act, dtype, lambda row: _host(f(_jax_array(row, dtype))), keep)
+
+    with _x64():
+        normal = measured(lambda row, exact: not inside(row, exact))
+        zone = (measured(inside),) if limit else ()
+    return JaxRow(act.name, dtype, _jax_working(dtype), (normal,), zone, ())
+
+
+def jax_report(
+    names: Iterable[str] | None = None,
+    dtypes: Iterable[str] = ("float32", "float64"),
+    *,
+    dense: bool = False,
+    quick: bool = False,
+) -> Iterable[JaxRow]:
+    """Every entry (default parameters) through ``actlab.jax``, per dtype, on the oracle's grid.
+
+    float16 and bfloat16 are computed in float32 and rounded once, float64 in float64 (JAX's 64-bit
+    types are turned on for each measurement only): those are held to the NumPy reference's bounds.
+    float32 is computed in float32 — XLA's own exp, tanh, erf and the catalog's float32 forms — and
+    measured only.
+    """
+    for name in names or registry.names():
+        act = get(name)
+        for dt in dtypes:
+            dname = _dtype_name(dt)
+            if not isinstance(act.spec, Elementwise):
+                yield _jax_vector_row(act, dname)
+                continue
+            pairs = [measure_jax(act, dname, w, dense=dense, quick=quick) for w in ("f", "f'")]
+            yield JaxRow(
+                act.name,
+                dname,
+                _jax_working(dname),
+                tuple(m for m, _ in pairs),
+                tuple(s for _, s in pairs if s is not None),
+                jax_special_values(act, dname),
+            )

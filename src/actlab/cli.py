@@ -14,7 +14,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -649,12 +649,17 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
                 "--fast is the NumPy backend's fast mode; --backend torch without --exact measures its default kernels"
             )
         if args.quick:
-            raise UsageError("--quick is for the NumPy backend")
+            raise UsageError("--quick is for the NumPy and JAX backends")
         return _accuracy_torch(args, names)
+    if args.backend == "jax":
+        if args.fast or args.exact:
+            flag = "--fast" if args.fast else "--exact"
+            raise UsageError(f"{flag} is for another backend; --backend jax measures actlab.jax as it runs")
+        return _accuracy_jax(args, names)
     if args.exact:
         raise UsageError("--exact is for --backend torch (the NumPy backend is always exact)")
     if "bfloat16" in args.dtype:
-        raise UsageError("NumPy has no bfloat16; measure it with --backend torch")
+        raise UsageError("NumPy has no bfloat16; measure it with --backend torch or --backend jax")
     rows, records, failed, notes, defaults = [], [], 0, [], False
     for w in _with_progress(
         names,
@@ -705,6 +710,16 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _error(w: Any) -> float:
+    """The figure of an ``accuracy.Worst`` held against its bound: ulp/max(1, κ) in float64, ulp otherwise."""
+    return w.scaled if w.dtype == "float64" else w.ulp
+
+
+def _cell(ws: Sequence[Any] | None, i: int) -> str:
+    """The i-th measurement's :func:`_error` for a table cell, "-" where there is none."""
+    return "-" if ws is None or i >= len(ws) else f"{_error(ws[i]):.3g}"
+
+
 def _accuracy_torch(args: argparse.Namespace, names: list[str] | None) -> int:
     from . import accuracy
 
@@ -712,12 +727,6 @@ def _accuracy_torch(args: argparse.Namespace, names: list[str] | None) -> int:
         import torch  # noqa: F401
     except ImportError:
         raise UsageError("--backend torch needs PyTorch: pip install 'actlab[torch]'") from None
-
-    def error(w: accuracy.Worst) -> float:  # the figure held against the bound
-        return w.scaled if w.dtype == "float64" else w.ulp
-
-    def cell(ws: tuple[accuracy.Worst, ...] | None, i: int) -> str:
-        return "-" if ws is None or i >= len(ws) else f"{error(ws[i]):.3g}"
 
     rows, records, failed = [], [], 0
     from .torch._ops import compiling_expected
@@ -727,7 +736,7 @@ def _accuracy_torch(args: argparse.Namespace, names: list[str] | None) -> int:
             yield from accuracy.torch_report([name], args.dtype, exact=args.exact, dense=args.dense)
 
     for r in _with_progress(names, args.dtype, measured):
-        worst = max(r.measurements, key=error)
+        worst = max(r.measurements, key=_error)
         enforced = args.exact or r.kernel == "float64"  # the default float32 kernels are measured only
         failed += enforced and not r.passed
         for fused, ws in ((False, r.unfused), (True, r.fused)):
@@ -740,10 +749,10 @@ def _accuracy_torch(args: argparse.Namespace, names: list[str] | None) -> int:
                     r.name,
                     r.dtype,
                     r.kernel,
-                    cell(r.unfused, 0),
-                    cell(r.unfused, 1),
-                    cell(r.fused, 0),
-                    cell(r.fused, 1),
+                    _cell(r.unfused, 0),
+                    _cell(r.unfused, 1),
+                    _cell(r.fused, 0),
+                    _cell(r.fused, 1),
                     f"{worst.ulp_x if r.dtype != 'float64' else worst.scaled_x:.6g}",
                     f"{worst.bound:g}",
                     status + ("" if r.copies_agree else " (copies differ)"),
@@ -761,6 +770,84 @@ def _accuracy_torch(args: argparse.Namespace, names: list[str] | None) -> int:
         "(the compiled kernel; '-' where nothing is fused); '(copies differ)' if its copies did not all "
         "give the same bits (the worse is shown). Bounds are enforced for float64 kernels "
         "(exact=True, float64 input); the float32 kernels and native ones are measured only."
+    )
+    return 1 if failed else 0
+
+
+def _flush_line(dtypes: Sequence[str]) -> str:
+    """What XLA does with subnormals in the working types of ``dtypes``, as measured now."""
+    from . import accuracy
+
+    working = sorted({"float64" if d == "float64" else "float32" for d in dtypes if accuracy.flush_limit(d)})
+    said = []
+    for work in working:
+        inputs, results = accuracy.xla_flushes_subnormals(work)
+        said.append(
+            f"{work}: subnormal inputs {'read as 0' if inputs else 'kept'}, "
+            f"subnormal results {'returned as 0' if results else 'kept'}"
+        )
+    return ("XLA here (measured): " + "; ".join(said) + ".") if said else ""
+
+
+def _accuracy_jax(args: argparse.Namespace, names: list[str] | None) -> int:
+    """``actlab accuracy --backend jax``: actlab.jax against the oracle (``accuracy.jax_report``)."""
+    from . import accuracy
+
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        raise UsageError("--backend jax needs JAX: pip install 'actlab[jax]'") from None
+
+    def measured(name: str) -> Iterable[accuracy.JaxRow]:
+        return accuracy.jax_report([name], args.dtype, dense=args.dense, quick=args.quick)
+
+    rows, records, notes, failed = [], [], [], 0
+    for r in _with_progress(names, args.dtype, measured):
+        failed += not r.passed
+        for zone, ws in (("normal", r.measured), ("subnormal", r.subnormal)):
+            for w in ws:
+                held = r.enforced and zone == "normal"  # "passed" is the verdict only where it is held
+                extra = {"computed_in": r.working, "zone": zone, "enforced": held, "special": list(r.special)}
+                records.append({**_worst_record(w), **extra})
+        notes += [f"{r.name} {r.dtype}: {s}" for s in r.special]
+        notes += [_nonfinite_line(w) for w in r.measured if w.nonfinite]
+        if not args.json:
+            worst = max(r.measured, key=_error)
+            status = ("ok" if r.passed else "FAIL") if r.enforced else ("FAIL" if r.special else "-")
+            rows.append(
+                (
+                    r.name,
+                    r.dtype,
+                    r.working,
+                    _cell(r.measured, 0),
+                    _cell(r.measured, 1),
+                    f"{worst.ulp_x if r.dtype != 'float64' else worst.scaled_x:.6g}",
+                    f"{worst.bound:g}" if r.enforced else "-",
+                    _cell(r.subnormal, 0),
+                    _cell(r.subnormal, 1),
+                    "ok" if not r.special else f"{len(r.special)} wrong",
+                    status,
+                )
+            )
+    if args.json:
+        _emit_json(records)
+        return 1 if failed else 0
+    header = ("name", "dtype", "computed in", "f", "f'", "worst at x", "bound", "subnormal f", "subnormal f'")
+    header += ("±inf, NaN", "")
+    print(_table(rows, header))
+    for line in notes:
+        print(line)
+    print(
+        "\nactlab.jax against mpmath at 50 digits, in ulp (float64: ulp/max(1,κ)); f and f' under jax.jit, f' as "
+        "jax.vmap(jax.grad(f)) (the catalog's derivative). float16 and bfloat16 are computed in float32 and rounded "
+        "once, float64 in float64 (64-bit types on for the measurement): they are held to the bounds. float32 is "
+        "computed in float32 (XLA's exp, tanh, erfc) and measured only. subnormal: the points where x is below the "
+        "working type's smallest normal or the exact value below 2^7 times it, measured apart and not held to the "
+        "bounds, as XLA on CPU reads subnormal inputs as 0 and flushes subnormal results, intermediate ones "
+        "included (x·σ(x) with σ(x) subnormal), to 0. ±inf, NaN: f and f' at -inf, +inf "
+        "and NaN against the exact limits and NaN (a wrong one fails the row). "
+        + _flush_line(args.dtype)
+        + (" --quick: a coarse grid (about a fifth of the points)." if args.quick else "")
     )
     return 1 if failed else 0
 
@@ -1274,7 +1361,8 @@ def build_parser() -> argparse.ArgumentParser:
         "accuracy",
         help="measure f and f' against mpmath at 50 digits (slow: minutes for the whole catalog)",
         description=(
-            "Measure the NumPy reference (or, with --backend torch, actlab.torch) against an mpmath oracle; "
+            "Measure the NumPy reference (or, with --backend torch or jax, actlab.torch or actlab.jax) against an "
+            "mpmath oracle; "
             "exits 1 if a bound is broken."
         ),
     )
@@ -1284,7 +1372,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         choices=(*DTYPES, "bfloat16"),
         default=["float32", "float64"],
-        help="dtypes to measure (bfloat16: --backend torch only)",
+        help="dtypes to measure (bfloat16: --backend torch or jax)",
     )
     p.add_argument("--dense", action="store_true", help="add 8001 points on [-40, 40] (much slower)")
     p.add_argument(
@@ -1293,9 +1381,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fast", action="store_true", help="measure the fast mode (float16/32 computed in their own type)")
     p.add_argument(
         "--backend",
-        choices=("numpy", "torch"),
+        choices=("numpy", "torch", "jax"),
         default="numpy",
-        help="numpy (the reference) or torch: actlab.torch op by op and fused (default numpy)",
+        help="numpy (the reference), torch: actlab.torch op by op and fused, or jax: actlab.jax (default numpy)",
     )
     p.add_argument(
         "--exact",
