@@ -24,6 +24,7 @@ where x or the exact value is subnormal, which XLA on CPU reads and returns as 0
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Iterable, Iterator
@@ -157,6 +158,8 @@ class Worst:
     """Points where the result is ±inf or NaN but the exact value is finite (a formula that overflows)."""
     nonfinite_x: float | None = None
     """The one of them nearest 0 (where the overflow begins)."""
+    allowance: float = 1.0
+    """The factor on the float64 bound a backend is held to (:data:`XLA_FLOAT64_ALLOWANCE` for JAX)."""
 
     @property
     def bound(self) -> float:
@@ -165,7 +168,7 @@ class Worst:
         spec = registry.spec(self.name)
         if isinstance(spec, Gated):  # a · gate(b) inherits the gate's stated bound
             spec = spec._gate()[0]
-        return float(getattr(spec, "float64_ulps", {}).get(self.what, FLOAT64_ULPS))
+        return self.allowance * float(getattr(spec, "float64_ulps", {}).get(self.what, FLOAT64_ULPS))
 
     @property
     def default_bound(self) -> bool:
@@ -644,11 +647,16 @@ def torch_report(
 
 # --- the JAX backend ----------------------------------------------------------------------
 
+XLA_FLOAT64_ALLOWANCE = 2.0
+"""actlab.jax in float64 is held to twice the reference's bound: it is built from XLA's own float64 exp and
+expm1, measured on a grid of 4000 points against mpmath up to 1.3 and 3.4 ulp, where NumPy's are within 0.5
+and 0.7 (XLA's tanh, 6.4 ulp, is replaced in the JAX namespace by an expm1 form)."""
+
 JAX_DTYPES = ("float16", BFLOAT16, "float32", "float64")
 JAX_ENFORCED = ("float16", BFLOAT16, "float64")
 """The dtypes in which ``actlab.jax`` is held to the bounds: float16 and bfloat16 (computed in float32,
-rounded once: ≤ 1 ulp) and float64 (the entry's bound × max(1, κ)).  float32 is computed in float32
-itself, and measured only: see :func:`jax_report`."""
+rounded once: ≤ 1 ulp) and float64 (twice the entry's bound, × max(1, κ): :data:`XLA_FLOAT64_ALLOWANCE`).
+float32 is computed in float32 itself, and measured only: see :func:`jax_report`."""
 
 
 @dataclass(frozen=True)
@@ -880,7 +888,12 @@ def _jax_vector_row(act: Activation, dtype: str) -> JaxRow:
     with _x64():
         normal = measured(lambda row, exact: not inside(row, exact))
         zone = (measured(inside),) if limit else ()
-    return JaxRow(act.name, dtype, _jax_working(dtype), (normal,), zone, ())
+    return JaxRow(act.name, dtype, _jax_working(dtype), (_allowed(normal),), tuple(map(_allowed, zone)), ())
+
+
+def _allowed(w: Worst) -> Worst:
+    """``w`` held to the JAX backend's float64 bound (:data:`XLA_FLOAT64_ALLOWANCE`)."""
+    return dataclasses.replace(w, allowance=XLA_FLOAT64_ALLOWANCE) if w.dtype == "float64" else w
 
 
 def jax_report(
@@ -909,7 +922,7 @@ def jax_report(
                 act.name,
                 dname,
                 _jax_working(dname),
-                tuple(m for m, _ in pairs),
-                tuple(s for _, s in pairs if s is not None),
+                tuple(_allowed(m) for m, _ in pairs),
+                tuple(_allowed(s) for _, s in pairs if s is not None),
                 jax_special_values(act, dname),
             )

@@ -374,6 +374,7 @@ def torch_ns(dtype: Any) -> SimpleNamespace:
 
 
 _SQRT1_2 = 0.7071067811865476
+_LOG_SQRT_2PI = 0.9189385332046727
 
 
 def jax_ns(dtype: Any) -> SimpleNamespace:
@@ -395,6 +396,18 @@ def jax_ns(dtype: Any) -> SimpleNamespace:
         # has no cancellation (2 + e lies in (1, 2]) and is exact at ±inf
         e = jnp.expm1(-2.0 * jnp.abs(x))
         return jnp.copysign(-e / (2.0 + e), x)
+
+    def log_ndtr64(x: Any) -> Any:
+        # jax.scipy's float64 log_ndtr is up to 1.4e5 ulp off from x = -20 down (e^log Φ then 2.5e5 ulp);
+        # there log Φ(x) = −x²/2 − log(−x) − log √(2π) + log(1 + Σ_k (−1)^k (2k−1)!!/x^{2k}), 12 terms < 1e-19
+        v = jnp.minimum(x, -19.0)
+        r = 1.0 / (v * v)
+        term, total = jnp.ones_like(v), jnp.zeros_like(v)
+        for k in range(1, 13):
+            term = term * (-(2 * k - 1) * r)
+            total = total + term
+        tail = -0.5 * v * v - jnp.log(-v) - _LOG_SQRT_2PI + jnp.log1p(total)
+        return jnp.where(x < -19.0, tail, jsp.log_ndtr(x))
 
     def first_argmax_mask(x: Any, axis: int) -> Any:
         idx = jnp.argmax(x, axis=axis, keepdims=True)  # the first maximal entry; a NaN wins, as in NumPy
@@ -448,7 +461,7 @@ def jax_ns(dtype: Any) -> SimpleNamespace:
         # Φ(x) = erfc(−x/√2)/2: jax.scipy.special.ndtr computes erf and erfc both and selects (the same
         # accuracy, twice the work)
         ndtr=lambda x: 0.5 * jsp.erfc(x * -_SQRT1_2),
-        log_ndtr=jsp.log_ndtr,
+        log_ndtr=log_ndtr64 if wide else jsp.log_ndtr,
         sigmoid=jax.nn.sigmoid,  # XLA's logistic: within 1.2 ulp in float32 above the subnormals, exact limits
         amax=lambda x, axis: jnp.max(x, axis=axis, keepdims=True),
         sum=lambda x, axis: jnp.sum(x, axis=axis, keepdims=True),
