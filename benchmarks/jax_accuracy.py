@@ -140,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         print("| " + " | ".join(["", "", "jax.nn", *_row(act, theirs, quick)]) + " |", flush=True)
     print(
         "\nulp: the largest error of each in units in the last place against mpmath at 50 digits (f′ of jax.nn by "
-        "autodiff, of actlab.jax the catalog's derivative), on the grid's points where neither x nor the exact "
-        "value is subnormal. Bold: not the exact limit at ±∞ (NaN for NaN); float32. XLA here (measured): "
+        "autodiff, of actlab.jax the catalog's derivative), on the grid's points where x is not subnormal and the "
+        "exact value not below 2^7 times the smallest normal (XLA's flush zone). Bold: not the exact limit at ±∞ "
+        "(NaN for NaN); float32. XLA here (measured): "
         f"{_flushes()}. {time.perf_counter() - start:.0f} s."
     )
     return 0
