@@ -489,6 +489,34 @@ def test_the_time_limit_is_not_raised_inside_a_callback_that_would_swallow_it() 
     assert seen
 
 
+def test_the_time_limit_is_not_raised_inside_a_weakref_callback() -> None:
+    """A finalizer (weakref machinery the interpreter calls when an object dies, as JAX's caches make it
+    do) running when the limit expires must not receive the exception either."""
+    import time
+    import weakref
+
+    seen: list[int] = []
+
+    def slow() -> None:
+        end = time.perf_counter() + 0.05
+        while time.perf_counter() < end:  # the alarm falls inside the callback
+            pass
+        seen.append(1)
+
+    class Thing:
+        pass
+
+    thing = Thing()
+    weakref.finalize(thing, slow)
+    with pytest.raises(core._TimeUp):
+        with core.time_limit(0.02):
+            del thing  # the finalizer runs here
+            end = time.perf_counter() + 2.0
+            while time.perf_counter() < end:  # swallowed in the callback, the limit would never come
+                pass
+    assert seen
+
+
 def test_the_readme_lists_exactly_the_functions_a_formula_may_call() -> None:
     from actlab.formula.parse import FUNCTIONS
 

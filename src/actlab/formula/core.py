@@ -90,13 +90,18 @@ _deadline = [math.inf]
 
 
 def _in_a_callback(frame: Any) -> bool:
-    """True when ``frame`` runs inside a garbage-collection callback or a ``__del__``."""
+    """True when ``frame`` runs inside a garbage-collection callback, a ``__del__`` or the standard
+    library's weakref machinery (a WeakKeyDictionary's or a finalizer's callback, which the interpreter
+    calls when an object dies, as JAX's caches make it do in the middle of any work)."""
+    import _weakrefset
     import gc
+    import weakref
 
     hooks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    weak = {weakref.__file__, _weakrefset.__file__}
     depth = 0
     while frame is not None and depth < 200:
-        if frame.f_code in hooks or frame.f_code.co_name == "__del__":
+        if frame.f_code in hooks or frame.f_code.co_name == "__del__" or frame.f_code.co_filename in weak:
             return True
         frame, depth = frame.f_back, depth + 1
     return False
