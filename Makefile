@@ -24,7 +24,7 @@ install: $(BIN)/python
 	$(PIP) -e .
 
 install-test: $(BIN)/python
-	$(PIP) -e '.[test,torch,experiments,hf,cluster,jax]'
+	$(PIP) -e '.[test,torch,experiments,hf,cluster]'
 
 install-report: $(BIN)/python
 	$(PIP) -e '.[torch,experiments]'

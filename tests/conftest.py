@@ -11,15 +11,6 @@ from hypothesis import HealthCheck, settings
 import actlab
 from actlab.catalog.spec import Elementwise, Spec
 
-_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-if _WORKER.startswith("gw") and hasattr(os, "sched_setaffinity"):
-    # one core per test process: pytest-xdist runs a process per core, and XLA (once a JAX test has run in
-    # a process) keeps a thread per core spinning between calls, which starved the other process's
-    # timing-sensitive tests (a Ctrl-C delivered late, a 120 s limit passed); XLA sizes its pool by affinity
-    _cores = sorted(os.sched_getaffinity(0))
-    if len(_cores) > 1:
-        os.sched_setaffinity(0, {_cores[int(_WORKER[2:]) % len(_cores)]})
-
 settings.register_profile(
     "default",
     deadline=None,
