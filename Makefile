@@ -1,8 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make report  create .venv when absent, install actlab with PyTorch (CPU) and the experiments'
 #                packages, and write the lab report to actlab-report/ (make demo is the same)
-#   make test    create .venv when absent, install actlab with its test tools, PyTorch (CPU) and the
-#                experiment datasets' packages, and run the tests
+#   make test    create .venv when absent, install actlab with its test tools, PyTorch (CPU), JAX and
+#                Flax (CPU), and the experiment datasets' packages, and run the tests
 # and one more for the model-compatibility tests (tiny transformers and timm models, compiled and exported):
 #   make compat  create .venv-compat (torch and torchvision that timm imports together: several GB)
 #                and run the tests marked compat
@@ -24,7 +24,7 @@ install: $(BIN)/python
 	$(PIP) -e .
 
 install-test: $(BIN)/python
-	$(PIP) -e '.[test,torch,experiments,hf,cluster]'
+	$(PIP) -e '.[test,torch,jax,experiments,hf,cluster]'
 
 install-report: $(BIN)/python
 	$(PIP) -e '.[torch,experiments]'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from typing import Any
 
 import pytest
@@ -10,6 +11,12 @@ from hypothesis import HealthCheck, settings
 
 import actlab
 from actlab.catalog.spec import Elementwise, Spec
+
+# A shell's background job (``make test &``, nohup) starts with Ctrl-C ignored, and an ignored signal stays ignored
+# through fork and exec: the Ctrl-C tests' subprocesses would then never see the SIGINT they are sent and run on to
+# the end. A handler, unlike an ignore, is reset to the default at exec, so every subprocess starts as a terminal's.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 settings.register_profile(
     "default",
