@@ -497,3 +497,20 @@ def test_the_report_follows_the_umask(tmp_path: Path, umask: Callable[[int], Non
     assert len(files) > 10 and len(folders) >= 3
     assert {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o640)}
     assert {oct(p.stat().st_mode & 0o777) for p in folders} == {oct(0o750)}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("accuracy", "relu", "--backend", "jax", "--quick"), "--backend jax needs JAX: pip install 'actlab[jax]'"),
+        (
+            ("bench", "relu", "--backend", "jax", "--size", "1024", "--repeats", "3"),
+            "cannot measure the jax backend: actlab.jax needs JAX: pip install 'actlab[jax]'",
+        ),
+    ],
+)
+def test_the_jax_backend_without_jax_is_one_line_saying_what_to_install(args: tuple[str, ...], message: str) -> None:
+    code = "import sys; sys.modules['jax'] = None\nfrom actlab.cli import main\nsys.exit(main(sys.argv[1:]))"
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=_env(), timeout=120)
+    assert out.returncode == 2 and out.stdout == ""
+    assert _one_line(out.stderr) == f"actlab: error: {message}"

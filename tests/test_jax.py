@@ -218,6 +218,23 @@ def test_learnable_parameters_are_nnx_params_kept_in_their_domain() -> None:
     assert ann.Activation("prelu", learnable=True).weight[...].shape == (1,)  # unconstrained: its own name
 
 
+def test_a_formula_is_a_flax_module_with_its_parameter_learnable() -> None:
+    """A researcher's formula: the module holds its parameter as an nnx.Param, and its gradient is the
+    formula's symbolic ∂f/∂a, equal to the NumPy reference's."""
+    act = ann.Activation("x * sigmoid(a*x)", learnable=True, a=1.5, num_parameters=3)
+    assert list(nnx.state(act, nnx.Param).keys()) == ["a"]
+    x = jnp.linspace(-3.0, 3.0, 12, dtype=jnp.float32).reshape(4, 3)
+    ref = actlab.get("x * sigmoid(a*x)", a=1.5)
+    np.testing.assert_allclose(np.asarray(act(x)), ref(np.asarray(x)), rtol=1e-6)
+    grad = nnx.grad(lambda m: m(x).sum())(act)["a"][...]
+    xs = np.asarray(x, dtype=np.float64)
+    s = 1.0 / (1.0 + np.exp(-1.5 * xs))
+    want = (xs * xs * s * (1.0 - s)).sum(axis=0)  # ∂/∂a of x·σ(ax) = x²σ(ax)σ(−ax)
+    np.testing.assert_allclose(np.asarray(grad), want, rtol=1e-5)
+    with pytest.raises(InvalidParameterError, match="'b' is not learnable; learnable: a"):
+        ann.Activation("x * sigmoid(a*x)", learnable=["b"])
+
+
 def test_prelu_replaces_flaxs_prelu() -> None:
     x = jnp.linspace(-2.0, 2.0, 9)
     ours, theirs = ann.PReLU(negative_slope_init=0.2), nnx.PReLU(negative_slope_init=0.2)

@@ -684,29 +684,41 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
                     "-" if args.fast else "ok" if w.passed else "FAIL",
                 )
             )
+    header = ("name", "dtype", "of", "max ulp", "at x", "max ulp/max(1,κ)", "bound", "")
+    footer = (
+        "ulp: error in units in the last place against mpmath at 50 digits. κ = |x g'/g| is the "
+        "condition number of the function g evaluated; float64 passes when ulp/max(1,κ) <= bound, "
+        "float16/32 when ulp <= 1."
+        + (" --fast: measured only (the fast mode trades these bounds for speed)." if args.fast else "")
+        + (
+            " (default): the catalog's default bound, which this entry does not state; it is judged "
+            "against it, not against a bound of its own."
+            if defaults
+            else ""
+        )
+        + (" --quick: a coarse grid (about a fifth of the points); the full grid is the default." if args.quick else "")
+    )
+    return _accuracy_out(args, records, rows, header, notes, footer, failed)
+
+
+def _accuracy_out(
+    args: argparse.Namespace,
+    records: list[dict[str, Any]],
+    rows: list[tuple[str, ...]],
+    header: tuple[str, ...],
+    notes: list[str],
+    footer: str,
+    failed: int,
+) -> int:
+    """The end of every ``actlab accuracy``: the records as JSON, or the table, its notes and what it measured;
+    exit 1 when a bound that is held failed."""
     if args.json:
         _emit_json(records)
     else:
-        print(_table(rows, ("name", "dtype", "of", "max ulp", "at x", "max ulp/max(1,κ)", "bound", "")))
+        print(_table(rows, header))
         for line in notes:
             print(line)
-        print(
-            "\nulp: error in units in the last place against mpmath at 50 digits. κ = |x g'/g| is the "
-            "condition number of the function g evaluated; float64 passes when ulp/max(1,κ) <= bound, "
-            "float16/32 when ulp <= 1."
-            + (" --fast: measured only (the fast mode trades these bounds for speed)." if args.fast else "")
-            + (
-                " (default): the catalog's default bound, which this entry does not state; it is judged "
-                "against it, not against a bound of its own."
-                if defaults
-                else ""
-            )
-            + (
-                " --quick: a coarse grid (about a fifth of the points); the full grid is the default."
-                if args.quick
-                else ""
-            )
-        )
+        print("\n" + footer)
     return 1 if failed else 0
 
 
@@ -758,20 +770,16 @@ def _accuracy_torch(args: argparse.Namespace, names: list[str] | None) -> int:
                     status + ("" if r.copies_agree else " (copies differ)"),
                 )
             )
-    if args.json:
-        _emit_json(records)
-        return 1 if failed else 0
     header = ("name", "dtype", "kernel", "f", "f'", "fused f", "fused f'", "worst at x", "bound", "")
-    print(_table(rows, header))
-    print(
-        "\nactlab.torch" + (" with exact=True" if args.exact else "") + " against mpmath at 50 digits, in ulp "
+    footer = (
+        "actlab.torch" + (" with exact=True" if args.exact else "") + " against mpmath at 50 digits, in ulp "
         "(float64: ulp/max(1,κ)); f' through autograd's backward. kernel: native (PyTorch's own), or the "
         "working precision of the catalog formula. fused: the grid repeated past the fusion threshold "
         "(the compiled kernel; '-' where nothing is fused); '(copies differ)' if its copies did not all "
         "give the same bits (the worse is shown). Bounds are enforced for float64 kernels "
         "(exact=True, float64 input); the float32 kernels and native ones are measured only."
     )
-    return 1 if failed else 0
+    return _accuracy_out(args, records, rows, header, [], footer, failed)
 
 
 def _flush_line(dtypes: Sequence[str]) -> str:
@@ -829,16 +837,10 @@ def _accuracy_jax(args: argparse.Namespace, names: list[str] | None) -> int:
                     status,
                 )
             )
-    if args.json:
-        _emit_json(records)
-        return 1 if failed else 0
     header = ("name", "dtype", "computed in", "f", "f'", "worst at x", "bound", "subnormal f", "subnormal f'")
     header += ("±inf, NaN", "")
-    print(_table(rows, header))
-    for line in notes:
-        print(line)
-    print(
-        "\nactlab.jax against mpmath at 50 digits, in ulp (float64: ulp/max(1,κ)); f and f' under jax.jit, f' as "
+    footer = (
+        "actlab.jax against mpmath at 50 digits, in ulp (float64: ulp/max(1,κ)); f and f' under jax.jit, f' as "
         "jax.vmap(jax.grad(f)) (the catalog's derivative). float16 and bfloat16 are computed in float32 and rounded "
         "once (held to 1 ulp), float64 in float64 (64-bit types on for the measurement; held to twice the NumPy "
         "reference's bound, as XLA's float64 exp and expm1 are up to 1.3 and 3.4 ulp off where NumPy's are within "
@@ -851,7 +853,7 @@ def _accuracy_jax(args: argparse.Namespace, names: list[str] | None) -> int:
         + _flush_line(args.dtype)
         + (" --quick: a coarse grid (about a fifth of the points)." if args.quick else "")
     )
-    return 1 if failed else 0
+    return _accuracy_out(args, records, rows, header, notes, footer, failed)
 
 
 def _elementwise(name: str, params: Sequence[str]) -> Activation:
