@@ -389,6 +389,9 @@ def test_compare_trains_a_formula_against_gelu_in_worker_processes_and_stores_th
     assert json.loads(mine[0]["config"]["formula"])["formula"] == "x * erf(x)"
     gelu = [r for r in runs if r["config"]["activation"] == "gelu"]
     assert (gelu and "formula" not in gelu[0]["config"]) or gelu[0]["config"].get("formula", "") == ""
+    # read back from the store, the formula and gelu are one comparison, paired per seed as compare printed them
+    shown = json.loads(run("results", "--json", "--db", str(db)).stdout)
+    assert len(shown) == 1 and {r["activation"] for r in shown[0]["rows"]} == {"gelu", "x * erf(x)"}
 
 
 def test_the_oracle_and_numpy_agree_on_a_formula_at_high_precision() -> None:

@@ -115,8 +115,9 @@ class RunConfig:
 
 
 def setting_key(config: dict[str, Any]) -> str:
-    """A stored configuration's comparison: the hash of everything but activation, parameters and seed."""
-    rest = {k: v for k, v in _keyed(config).items() if k not in ("activation", "params", "seed")}
+    """A stored configuration's comparison: the hash of everything but what tells one arm from another
+    (activation, parameters, a formula's definition) and the seed."""
+    rest = {k: v for k, v in _keyed(config).items() if k not in ("activation", "params", "formula", "seed")}
     return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:16]
 
 
