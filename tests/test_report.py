@@ -98,6 +98,17 @@ def bench_impl(backend: str) -> str:
     return OWN_IMPL[backend]
 
 
+def tiny_search(db: Path) -> None:
+    """A real search in seconds (two formulas trained for an epoch on moons), its best re-evaluated."""
+    from actlab.experiments import ResultsStore
+    from actlab.search import Proxy, Settings, reevaluate, run_search
+
+    proxy = Proxy(dataset="moons", model="mlp", epochs=1, depth=1, width=8)
+    with ResultsStore(db) as store:
+        outcome = run_search(Settings(space="small", strategy="random", seed=1, batch=2, proxy=proxy), 2, store)
+        reevaluate(outcome, store, finalists=1, seeds=2)
+
+
 @functools.cache
 def small_report(base: Path) -> Path:
     """The session's report: tiny benchmark, one-epoch experiment, a page per kind and the hostile entry."""
@@ -106,12 +117,15 @@ def small_report(base: Path) -> Path:
     names = [*PAGES, EVIL, FORMULA]
     bench = out.parent / "bench.json"
     bench.write_text(json.dumps(fake_bench(names)))
+    search = out.parent / "search.sqlite"
+    tiny_search(search)
     actlab.register(evil_spec())
     try:
         report.build(
             out,
             bench=bench,
             results=out.parent / "results.sqlite",
+            search=search,
             settings=report.Settings.small(names=tuple(names)),
             progress=False,
         )
@@ -192,6 +206,7 @@ def test_table_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         (["report", "--bench", "no-such-file.json", "-o", "{tmp}/r"], "no-such-file.json"),
         (["report", "-o", "{tmp}/a-file"], "not a folder"),
         (["report", "-o", "{tmp}/someone-elses"], "not an actlab report"),
+        (["report", "--search", "{tmp}/no-search.sqlite", "-o", "{tmp}/r"], "--search: no search store"),
     ],
 )
 def test_cli_errors_are_one_line(
@@ -340,6 +355,24 @@ def test_killed_build_leaves_the_previous_report(built: Path, tmp_path: Path) ->
     assert len(list(tmp_path.glob(".rep.building-*"))) == 1
     report._remove_abandoned(out)  # the next build clears it
     assert not list(tmp_path.glob(".rep.building-*"))
+
+
+def test_the_search_page_shows_each_stored_search_and_its_finalists_tested(built: Path) -> None:
+    text = (built / "search.html").read_text()
+    assert "random search of small (seed 1) on moons/mlp, 1 epoch" in text
+    for part in ("Leaderboard (proxy)", "Re-evaluated against ReLU", "… and against SiLU", "Published finds"):
+        assert part in text
+    for figure in ("search-0-progress.png", "search-0-finalists.png"):
+        assert f'src="figures/{figure}"' in text and (built / "figures" / figure).stat().st_size > 1000
+    assert 'href="search.html"' in (built / "index.html").read_text()  # every page's navigation leads there
+
+
+def test_without_a_search_the_page_says_how_to_run_one() -> None:
+    from actlab.report.pages import search_page
+
+    text = search_page([], None)
+    assert "No search is in this report" in text and "actlab-search.sqlite" in text and "--search FILE" in text
+    assert "holds no search" in search_page([], "empty.sqlite")
 
 
 def test_a_user_entry_page_states_no_range_it_did_not_declare(built: Path) -> None:

@@ -142,6 +142,25 @@ def test_the_finalists_are_tested_against_relu_and_silu_with_more_seeds(tmp_path
     assert set(ranks) >= {"max(x, sigmoid(x))", "cos(x) - x"}
 
 
+def test_a_stored_search_reads_back_as_it_ran_with_its_re_evaluation(tmp_path: Path) -> None:
+    from actlab.search.engine import stored_searches
+
+    with ResultsStore(tmp_path / "f.sqlite") as store:
+        out = run_search(settings(strategy="random"), 3, store)
+        finals = reevaluate(out, store, finalists=2, seeds=2)
+        other = run_search(settings(strategy="random", seed=9), 2, store)  # a second search, not re-evaluated
+        back = {o.settings: o for o in stored_searches(store)}
+    assert set(back) == {out.settings, other.settings}
+    again = back[out.settings]
+    assert [(t.formula, t.status, t.metric) for t in again.tried] == [
+        (t.formula, t.status, t.metric) for t in out.tried
+    ]
+    assert again.budget == 3 and again.finals["finalists"] == finals["finalists"]
+    for baseline in ("relu", "silu"):  # the same statistics as the re-evaluation printed, read back from the runs
+        assert again.finals[baseline].text() == finals[baseline].text()
+    assert back[other.settings].finals == {}
+
+
 def test_bad_settings_are_one_error_each() -> None:
     with pytest.raises(ActlabError, match="unknown search space 'cor'"):
         Settings(space="cor").check()

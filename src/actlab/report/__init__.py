@@ -219,6 +219,24 @@ def _experiments(results: Path, settings: Settings, progress: Progress) -> tuple
     return experiment_groups(results), note
 
 
+def _searches(path: Path, figures: Path) -> list[tuple[Any, dict[str, int | None], tuple[str, str]]]:
+    """Each search in the search store, read back (nothing is trained), with where the published finds
+    ranked and its two figures, drawn into ``figures``."""
+    from ..experiments import ResultsStore
+    from ..search.command import published_ranks
+    from ..search.engine import stored_searches
+    from ..search.figures import search_figures
+
+    with ResultsStore(path) as store:
+        outcomes = stored_searches(store)
+    out = []
+    for i, outcome in enumerate(outcomes):
+        names = (f"search-{i}-progress.png", f"search-{i}-finalists.png")
+        search_figures(outcome, figures, finalists=len(outcome.finals.get("finalists", ())) or 3, names=names)
+        out.append((outcome, published_ranks(outcome), (f"figures/{names[0]}", f"figures/{names[1]}")))
+    return out
+
+
 def _write(path: Path, text: str) -> None:
     """A page of the report, in the build folder (its subfolders are made here, inside the build)."""
     path.parent.mkdir(exist_ok=True)
@@ -230,10 +248,12 @@ def build(
     *,
     bench: str | Path | dict[str, Any] | None = None,
     results: str | Path = "actlab-results.sqlite",
+    search: str | Path | None = None,
     settings: Settings | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Write the report to ``out``; returns what it wrote (pages, figures, seconds)."""
+    """Write the report to ``out``; returns what it wrote (pages, figures, seconds). ``search`` is a search
+    store (``actlab search``'s ``--db``) whose searches the search page shows; None: no search."""
     import importlib.util
     from importlib import resources
 
@@ -249,10 +269,12 @@ def build(
     _check_target(Path(out))
     if not Path(results).exists():
         check_file(results, "--db")  # the results store is created: its folder must exist
+    if search is not None and not Path(search).is_file():
+        raise ActlabError(f"--search: no search store {str(search)!r} (actlab search writes one)")
     out = Path(out).absolute()
     specs = registry.specs() if settings.names is None else [registry.spec(n) for n in settings.names]
     linked = frozenset(s.name for s in specs)
-    bar = Progress(1 + 1 + len(specs) + 5 + 1 + 1, enabled=progress)
+    bar = Progress(1 + 1 + len(specs) + 5 + 1 + 1 + 1, enabled=progress)
     start = time.perf_counter()
     _remove_abandoned(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-{os.getpid()}-", dir=out.parent))
@@ -319,6 +341,11 @@ def build(
             written[i] = [p.relative_to(tmp).as_posix() for p in paths]
         _write(tmp / "experiments.html", pages.experiments_page(groups, lambda i: written.get(i, []), note, linked))
         bar.lap("experiments")
+        bar.step("search")
+
+        searches = _searches(Path(search), figures) if search is not None else []
+        _write(tmp / "search.html", pages.search_page(searches, None if search is None else Path(search).name))
+        bar.lap("search")
         bar.step("index")
 
         overlay = None
@@ -372,7 +399,12 @@ def _run(args: argparse.Namespace) -> int:
 
     for name in split_names(args.extra):  # formulas (and saved formula names) join the catalog, so get pages
         registry.spec(name)
-    summary = build(args.output, bench=args.bench, results=args.db, progress=not args.json)
+    from ..search.engine import DEFAULT_STORE as DEFAULT_SEARCH
+
+    search = args.search
+    if search is None and Path(DEFAULT_SEARCH).is_file():  # a search run here: the report shows it
+        search = DEFAULT_SEARCH
+    summary = build(args.output, bench=args.bench, results=args.db, search=search, progress=not args.json)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -383,6 +415,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: Any) -> None:
+    from ..search.engine import DEFAULT_STORE as DEFAULT_SEARCH
+
     p = sub.add_parser(
         "report",
         help="the lab report: a static HTML site (catalog, guide, speed, phenomena, experiments)",
@@ -393,6 +427,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--output", "-o", default=DEFAULT_DIR, metavar="DIR", help=f"where to write (default {DEFAULT_DIR})")
     p.add_argument("--bench", metavar="FILE", help="benchmark results (default: actlab-bench.json, else measure now)")
     p.add_argument("--db", default="actlab-results.sqlite", help="results store (default ./actlab-results.sqlite)")
+    p.add_argument(
+        "--search",
+        metavar="FILE",
+        help=f"a search store (actlab search --db) whose searches the search page shows (default ./{DEFAULT_SEARCH} "
+        "where it exists)",
+    )
     p.add_argument("--json", action="store_true", help="print what was written as JSON (no progress bar)")
     p.add_argument(
         "--extra",

@@ -16,6 +16,7 @@ NAV = (
     ("index.html#speed", "Speed", "speed"),
     ("phenomena.html", "Phenomena", "phenomena"),
     ("experiments.html", "Experiments", "experiments"),
+    ("search.html", "Search", "search"),
 )
 
 

@@ -820,3 +820,40 @@ def experiments_page(
         body.append(tag("p", "The results store holds no runs.", class_="warning"))
     subtitle = "Activations compared by training real models, with paired statistics"
     return page("Experiments", render(body), active="experiments", subtitle=subtitle)
+
+
+def search_page(searches: list[tuple[Any, dict[str, int | None], tuple[str, str]]], source: str | None) -> str:
+    """Each search in the search store (``actlab search``): its progress, leaderboard, finalists and their
+    re-evaluation, as on the search's own page, one section per search; ``searches`` holds each one's
+    outcome, where the published finds ranked, and its two figures' paths. ``source`` names the store
+    (None: there was none)."""
+    from ..search.engine import DEFAULT_STORE
+    from ..search.page import sections, title
+
+    if source is None:
+        body: list[object] = [
+            tag(
+                "p",
+                "No search is in this report. ",
+                tag("code", "actlab search"),
+                " looks for new activations (random search or regularized evolution over formulas, each candidate "
+                "screened and trained on a short proxy task, the best re-evaluated against ReLU and SiLU with more "
+                "seeds) and keeps them in ",
+                tag("code", DEFAULT_STORE),
+                "; ",
+                tag("code", "actlab report"),
+                " run beside it shows them here (",
+                tag("code", "--search FILE"),
+                " reads another).",
+            )
+        ]
+    else:
+        body = [tag("p", "Every search in ", tag("code", source), "; the same ", tag("code", "actlab search"),
+                    " command goes on with a search where it stopped.")]  # fmt: skip
+        if not searches:
+            body.append(tag("p", "The search store holds no search.", class_="warning"))
+    for i, (outcome, ranks, figures) in enumerate(searches):
+        body.append(tag("h2", title(outcome), id=f"search-{i}"))
+        body += sections(outcome, outcome.finals, ranks, figures, level=3)
+    subtitle = "New activations searched for, and the best tested against ReLU and SiLU"
+    return page("Activation search", render(body), active="search", subtitle=subtitle)

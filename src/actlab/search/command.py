@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from ..errors import ActlabError
-from .engine import STRATEGIES, Outcome, Proxy, Settings, reevaluate, run_search
+from .engine import DEFAULT_STORE, STRATEGIES, Outcome, Proxy, Settings, reevaluate, run_search
 from .space import SPACES
 
 PUBLISHED = {
@@ -215,7 +215,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--executor", choices=["local", "ray"], default="local", help="local (default) or ray")
     p.add_argument("--address", metavar="HOST:PORT", help="a running Ray cluster's head, with --executor ray")
     p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N or mps")
-    p.add_argument("--db", default="actlab-search.sqlite", help="results file (default ./actlab-search.sqlite)")
+    p.add_argument("--db", default=DEFAULT_STORE, help=f"results file (default ./{DEFAULT_STORE})")
     p.add_argument("--figures", metavar="DIR", help="write search_progress.png and search_finalists.png there")
     p.add_argument("--page", metavar="DIR", help="write the search's page there (index.html, figures, style.css)")
     p.add_argument("--json", action="store_true", help="print JSON")

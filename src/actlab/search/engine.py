@@ -32,6 +32,8 @@ from .filters import screen
 from .space import SPACES, Candidate, Space
 
 STRATEGIES = ("random", "evolution")
+DEFAULT_STORE = "actlab-search.sqlite"
+"""Where ``actlab search`` keeps its searches, and where ``actlab report`` looks for them."""
 PROXY_TAG = "search proxy"
 FINAL_TAG = "search final"
 
@@ -334,3 +336,60 @@ def reevaluate(
     vs_silu = analyse(vs_relu.runs, activations=["silu", *names[2:], "relu"], baseline="silu")
     outcome.finals = {"relu": vs_relu, "silu": vs_silu, "finalists": names[2:], "task": asdict(p)}
     return outcome.finals
+
+
+def _settings_from(text: str) -> Settings:
+    """A search's settings as the store holds them (``json.dumps(asdict(settings))``)."""
+    d = json.loads(text)
+    proxy = Proxy(**d.pop("proxy"))
+    for name in ("unary", "binary"):
+        d[name] = tuple(d.get(name, ()))
+    return Settings(**d, proxy=proxy)
+
+
+def _stored_finals(outcome: Outcome, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The finalists' re-evaluation on the search's own proxy task as :func:`reevaluate` returned it, read back
+    from the store's runs: the leaderboard's best that were re-evaluated beside ReLU and SiLU, tested against
+    each; empty where the store holds no re-evaluation of this search."""
+    from ..experiments.comparison import analyse
+    from ..experiments.runner import arm_label, setting_key
+
+    trained = {t.canonical for t in outcome.trained}
+    proxy_run = next((r for r in runs if r["config"].get("tag") == PROXY_TAG and r["config"]["activation"] in trained),
+                     None)  # fmt: skip
+    if proxy_run is None:
+        return {}
+    # the re-evaluation trains on the proxy's very setting (data, model, budget), under its own tag
+    setting = setting_key({**proxy_run["config"], "tag": FINAL_TAG})
+    final = [r for r in runs if setting_key(r["config"]) == setting]
+    arms = {arm_label(r["config"]) for r in final}
+    names: list[str] = []
+    for t in outcome.leaderboard(n=len(outcome.tried)):  # reevaluate's finalists: the leaderboard's first ones
+        if t.canonical in ("relu", "silu"):
+            continue
+        if t.canonical not in arms:
+            break
+        names.append(t.canonical)
+    if not names or not {"relu", "silu"} <= arms:
+        return {}
+    kept = [r for r in final if arm_label(r["config"]) in {"relu", "silu", *names}]
+    return {
+        "relu": analyse(kept, activations=["relu", "silu", *names], baseline="relu"),
+        "silu": analyse(kept, activations=["silu", *names, "relu"], baseline="silu"),
+        "finalists": names,
+        "task": asdict(outcome.settings.proxy),
+    }
+
+
+def stored_searches(store: Any) -> list[Outcome]:
+    """Every search in ``store``, read back without training anything: its candidates in order (the budget
+    is what it trained) and, in ``finals``, its finalists' re-evaluation where the store holds one — what
+    ``actlab report`` shows on its search page."""
+    runs = list(store.runs())
+    settings = dict(store._db.execute("SELECT DISTINCT search, settings FROM search_candidates"))
+    out = []
+    for key, tried in recorded(store).items():
+        outcome = Outcome(_settings_from(settings[key]), tried, sum(t.status == "trained" for t in tried))
+        outcome.finals = _stored_finals(outcome, runs)
+        out.append(outcome)
+    return out

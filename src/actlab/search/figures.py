@@ -11,9 +11,17 @@ import numpy as np
 from .._io import make_folder
 from ..viz import _pyplot, save
 
+FILES = ("search_progress.png", "search_finalists.png")
+"""The two figures' file names on the search's own page (the report names them after the search)."""
 
-def search_figures(outcome: Any, directory: str | Path, finalists: int = 3) -> list[Path]:
-    """In ``directory`` (created if its parent exists):
+
+def search_figures(
+    outcome: Any,
+    directory: str | Path,
+    finalists: int = 3,
+    names: tuple[str, str] = FILES,
+) -> list[Path]:
+    """In ``directory`` (created if its parent exists), under ``names``:
 
     - ``search_progress.png``: each trained candidate's proxy metric in the order trained, and the best so
       far as a line;
@@ -33,7 +41,7 @@ def search_figures(outcome: Any, directory: str | Path, finalists: int = 3) -> l
     ax.set(xlabel="candidates trained", ylabel="proxy test accuracy")
     ax.set_title(f"{outcome.settings.strategy} search of {outcome.settings.space}", fontsize=9)
     ax.legend(fontsize=8)
-    paths = [save(fig, directory / "search_progress.png")]
+    paths = [save(fig, directory / names[0])]
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     grid = np.linspace(-5, 5, 401)
@@ -47,5 +55,5 @@ def search_figures(outcome: Any, directory: str | Path, finalists: int = 3) -> l
     axes[0].set(title="f", xlabel="x")
     axes[1].set(title="f′", xlabel="x")
     axes[0].legend(fontsize=7)
-    paths.append(save(fig, directory / "search_finalists.png"))
+    paths.append(save(fig, directory / names[1]))
     return paths

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import make_folder, write_text
+from .figures import FILES
 
 
 def _properties(name: str) -> tuple[str, str, str, str, str]:
@@ -59,13 +60,29 @@ def _comparison_table(c: Any) -> Any:
     return table(head, rows, numeric=(1, 2, 4))
 
 
-def write_page(outcome: Any, finals: dict[str, Any], ranks: dict[str, int | None], directory: str | Path) -> Path:
-    """Write ``index.html``, ``style.css`` and the figures into ``directory`` (created if its parent exists)."""
-    from ..report.html import Markup, definitions, figure, page, table, tag
-    from .figures import search_figures
+def title(outcome: Any) -> str:
+    """One line that tells a search from another: its strategy, space, seed and proxy task."""
+    s, p = outcome.settings, outcome.settings.proxy
+    return f"{s.strategy} search of {s.space} (seed {s.seed}) on {p.dataset}/{p.model}, {_epochs(p.epochs)}"
 
-    folder = make_folder(directory, "--page")
-    search_figures(outcome, folder)
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
+def sections(
+    outcome: Any,
+    finals: dict[str, Any],
+    ranks: dict[str, int | None],
+    figures: tuple[str, str] = FILES,
+    level: int = 2,
+) -> list[Any]:
+    """A search's parts of a page: its settings, progress figure, leaderboard, the finalists' f, f′,
+    properties and paired comparisons against ReLU and SiLU, and where the published finds ranked.
+    ``figures`` are the two figures' paths from the page; ``level`` is the headings' level."""
+    from ..report.html import definitions, figure, table, tag
+
+    h, sub = f"h{level}", f"h{level + 1}"
     s = outcome.settings
     board = outcome.leaderboard()
     rejected = sum(1 for t in outcome.tried if t.status == "rejected")
@@ -74,7 +91,7 @@ def write_page(outcome: Any, finals: dict[str, Any], ranks: dict[str, int | None
         definitions(
             [
                 ("space", f"{s.space} ({s.strategy}, seed {s.seed}, population {s.population}, tournament {s.sample})"),
-                ("proxy", f"{s.proxy.dataset}, {s.proxy.model}, {s.proxy.epochs} epochs, lr {s.proxy.lr:g}, one seed"),
+                ("proxy", f"{s.proxy.dataset}, {s.proxy.model}, {_epochs(s.proxy.epochs)}, lr {s.proxy.lr:g}, one seed"),
                 (
                     "candidates",
                     f"{len(outcome.tried)} tried: {rejected} filtered before training, {failed} failed or "
@@ -82,13 +99,13 @@ def write_page(outcome: Any, finals: dict[str, Any], ranks: dict[str, int | None
                 ),
             ]
         ),
-        tag("h2", "Progress"),
+        tag(h, "Progress"),
         figure(
-            "search_progress.png",
+            figures[0],
             "proxy accuracy of each candidate in order",
             "Each trained candidate's proxy accuracy (one seed) in the order trained, and the best so far.",
         ),
-        tag("h2", "Leaderboard (proxy)"),
+        tag(h, "Leaderboard (proxy)"),
         table(
             ["rank", "formula", "proxy accuracy"],
             [[i + 1, tag("code", t.canonical), f"{t.metric:.4f}"] for i, t in enumerate(board)],
@@ -98,9 +115,9 @@ def write_page(outcome: Any, finals: dict[str, Any], ranks: dict[str, int | None
     if finals:
         names = finals["finalists"]
         parts += [
-            tag("h2", "Finalists"),
+            tag(h, "Finalists"),
             figure(
-                "search_finalists.png",
+                figures[1],
                 "f and f′ of the finalists",
                 "f (left) and f′ (right) of the finalists beside ReLU and SiLU.",
             ),
@@ -108,9 +125,9 @@ def write_page(outcome: Any, finals: dict[str, Any], ranks: dict[str, int | None
                 ["formula", "range", "monotonic", "continuity", "forward gain", "backward gain"],
                 [[tag("code", n), *_properties(n)] for n in names],
             ),
-            tag("h3", "Re-evaluated against ReLU"),
+            tag(sub, "Re-evaluated against ReLU"),
             _comparison_table(finals["relu"]),
-            tag("h3", "… and against SiLU"),
+            tag(sub, "… and against SiLU"),
             _comparison_table(finals["silu"]),
             tag(
                 "p",
@@ -120,10 +137,21 @@ def write_page(outcome: Any, finals: dict[str, Any], ranks: dict[str, int | None
         ]
     found = [[k, "not trained" if r is None else f"rank {r}"] for k, r in ranks.items()]
     parts += [
-        tag("h2", "Published finds"),
+        tag(h, "Published finds"),
         tag("p", "Ramachandran et al. (2017)'s best activations, matched by value among the trained candidates:"),
         table(["formula", "in this search"], found),
     ]
+    return parts
+
+
+def write_page(outcome: Any, finals: dict[str, Any], ranks: dict[str, int | None], directory: str | Path) -> Path:
+    """Write ``index.html``, ``style.css`` and the figures into ``directory`` (created if its parent exists)."""
+    from ..report.html import Markup, page
+    from .figures import search_figures
+
+    folder = make_folder(directory, "--page")
+    search_figures(outcome, folder)
+    parts = sections(outcome, finals, ranks)
     css = resources.files("actlab.report").joinpath("style.css").read_text(encoding="utf-8")
     write_text(folder / "style.css", css)
     body = Markup("\n".join(p.text for p in parts))
