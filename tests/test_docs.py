@@ -21,7 +21,13 @@ def test_readme_examples() -> None:
 
 
 DOCTESTED = [actlab, actlab.catalog, actlab.numpy, "actlab.guide", "actlab.torch"]
-DOCTESTED += ["actlab.formula.parse", "actlab.formula.core", "actlab.learnable", "actlab.catalog.registry"]
+DOCTESTED += [
+    "actlab.formula.parse",
+    "actlab.formula.core",
+    "actlab.learnable",
+    "actlab.catalog.registry",
+    "actlab._text",
+]
 DOCTESTED += ["actlab.analysis.gains"]
 
 

@@ -1214,10 +1214,9 @@ def _rounds_text(cfg: dict[str, Any]) -> str:
 
 
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    just = [str.ljust] + [str.rjust] * (len(header) - 1)
-    fmt = lambda r: "  ".join(j(str(c), w) for c, w, j in zip(r, widths, just)).rstrip()  # noqa: E731
-    return "\n".join([fmt(header), "  ".join("-" * w for w in widths), *[fmt(r) for r in rows]])
+    from ._text import table
+
+    return table(rows, header, right=range(1, len(header)))
 
 
 # --- the command -----------------------------------------------------------------------------

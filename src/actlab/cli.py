@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from ._text import table as _table
 from .catalog import registry
 from .catalog.spec import DISCONTINUOUS, SMOOTH, Elementwise, Spec, resolve
 from .errors import ActlabError, suggest
@@ -66,14 +67,6 @@ def _jsonable(v: Any) -> Any:
 
 def _emit_json(obj: Any) -> None:
     print(json.dumps(_jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False))
-
-
-def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    return "\n".join(lines)
 
 
 def _smoothness(k: int) -> str:

@@ -185,11 +185,9 @@ class Comparison:
                     verdict,
                 ]
             )
-        widths = [max(len(str(x[i])) for x in [head, *body]) for i in range(len(head))]
-        lines = [
-            "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in [head, *body]
-        ]
-        lines.insert(1, "  ".join("-" * w for w in widths))
+        from .._text import table
+
+        lines = table(body, head).split("\n")
         n = len(self.seeds)
         lines.append(
             f"{self.metric}: {arrow}. Δ = activation − {self.baseline} per seed (paired: same data order and initial "

@@ -91,7 +91,10 @@ def sections(
         definitions(
             [
                 ("space", f"{s.space} ({s.strategy}, seed {s.seed}, population {s.population}, tournament {s.sample})"),
-                ("proxy", f"{s.proxy.dataset}, {s.proxy.model}, {_epochs(s.proxy.epochs)}, lr {s.proxy.lr:g}, one seed"),
+                (
+                    "proxy",
+                    f"{s.proxy.dataset}, {s.proxy.model}, {_epochs(s.proxy.epochs)}, lr {s.proxy.lr:g}, one seed",
+                ),
                 (
                     "candidates",
                     f"{len(outcome.tried)} tried: {rejected} filtered before training, {failed} failed or "

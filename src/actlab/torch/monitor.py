@@ -180,7 +180,6 @@ class ActivationMonitor:
             )
             for r in rows
         ]
-        widths = [max(len(str(c[i])) for c in [header, *cells]) for i in range(len(header))]
-        lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths))]
-        lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in cells]
-        return "\n".join(line.rstrip() for line in lines)
+        from .._text import table
+
+        return table(cells, header)
