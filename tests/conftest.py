@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +18,27 @@ from actlab.catalog.spec import Elementwise, Spec
 # the end. A handler, unlike an ignore, is reset to the default at exec, so every subprocess starts as a terminal's.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True)
+def _catalog_as_found() -> Iterator[None]:
+    """Every test leaves the catalog as it found it: an activation a test registers, a formula it
+    defines or a plugin it loads is taken out again, so that no later test in the same process (a
+    comparison of catalogs with a worker's, the catalog-wide checks) sees it."""
+    from actlab.catalog import registry
+    from actlab.formula import core
+
+    before, loaded = set(registry.names()), dict(registry._loaded)
+    yield
+    added = set(registry.names()) - before
+    for name in added:
+        registry.unregister(name)
+    registry._loaded.clear()
+    registry._loaded.update(loaded)
+    for source, spec in list(core._by_source.items()):
+        if spec.name in added:
+            del core._by_source[source]
+
 
 settings.register_profile(
     "default",
