@@ -106,6 +106,18 @@ def test_log_softmax_is_log_of_softmax_without_underflow() -> None:
     assert actlab.get("log_softmax")(np.array([0.0, -40.0]))[0] == pytest.approx(-np.exp(-40.0), rel=1e-14)
 
 
+def test_log_softmax_with_tied_maxima_keeps_the_small_terms() -> None:
+    """Each maximal entry adds exactly 1 to the row's sum: with ties, the rest must still not be added to them
+    before log1p (log(2 + 2e-44) would lose the 2e-44)."""
+    f = actlab.get("log_softmax")
+    np.testing.assert_allclose(f(np.array([3.0, 3.0, 3.0])), -np.log(3.0), rtol=1e-15)
+    top = f(np.array([100.0, 100.0, 0.0]))
+    assert top[0] == top[1] == pytest.approx(-np.log(2.0) - np.exp(-100.0) / 2, rel=1e-15)
+    assert f(np.array([100.0, 0.0, 0.0]))[0] == pytest.approx(-2 * np.exp(-100.0), rel=1e-14)
+    assert f(np.array([100.0, 0.0, 0.0], dtype=np.float32))[0] == np.float32(-2 * np.exp(-100.0))  # in float32 too
+    np.testing.assert_array_equal(f(np.array([np.inf, np.inf, 1.0])), [-np.log(2.0), -np.log(2.0), -np.inf])
+
+
 def test_softmax_cross_entropy_gradient_is_p_minus_y() -> None:
     z = RNG.standard_normal((4, 10)) * 3
     y = np.eye(10)[[3, 1, 4, 1]]

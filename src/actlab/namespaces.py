@@ -56,13 +56,6 @@ def _group_max_route(x: np.ndarray, g: np.ndarray, pieces: int, axis: int) -> np
     return routed.reshape(x.shape)
 
 
-def _first_argmax_mask(x: np.ndarray, axis: int) -> np.ndarray:
-    """Boolean mask, True at the first maximal entry along ``axis``."""
-    idx = np.expand_dims(np.argmax(x, axis=axis), axis)
-    positions = np.arange(x.shape[axis]).reshape((-1,) + (1,) * (x.ndim - (axis % x.ndim) - 1))
-    return positions == idx
-
-
 _UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 _SIGNED = {2: np.int16, 4: np.int32, 8: np.int64}
 
@@ -179,7 +172,6 @@ numpy_ns = SimpleNamespace(
     log_ndtr=sc.log_ndtr,
     amax=lambda x, axis: np.max(x, axis=axis, keepdims=True),
     sum=lambda x, axis: np.sum(x, axis=axis, keepdims=True),
-    first_argmax_mask=_first_argmax_mask,
     split_halves=_split_halves,
     concat=lambda parts, axis: np.concatenate(parts, axis=axis),
     group_max=_group_max,
@@ -306,13 +298,6 @@ def torch_ns(dtype: Any) -> SimpleNamespace:
         ratio = torch.where(big == 0, 0.0, small / big)
         return torch.where(torch.isinf(big), big, big * torch.sqrt(1.0 + ratio * ratio))
 
-    def first_argmax_mask(x: Any, axis: int) -> Any:
-        idx = torch.argmax(x, dim=axis, keepdim=True)
-        n = x.shape[axis]
-        shape = [1] * x.ndim
-        shape[axis] = n
-        return torch.arange(n, device=x.device).reshape(shape) == idx
-
     def group_view(x: Any, pieces: int, axis: int) -> tuple[Any, int]:
         axis = axis % x.ndim
         shape = (*x.shape[:axis], x.shape[axis] // pieces, pieces, *x.shape[axis + 1 :])
@@ -363,7 +348,6 @@ def torch_ns(dtype: Any) -> SimpleNamespace:
         log_ndtr=torch.special.log_ndtr,
         amax=lambda x, axis: torch.amax(x, dim=axis, keepdim=True),
         sum=lambda x, axis: torch.sum(x, dim=axis, keepdim=True),
-        first_argmax_mask=first_argmax_mask,
         split_halves=lambda x, axis: torch.chunk(x, 2, dim=axis),
         concat=lambda parts, axis: torch.cat(parts, dim=axis),
         group_max=group_max,
@@ -408,10 +392,6 @@ def jax_ns(dtype: Any) -> SimpleNamespace:
             total = total + term
         tail = -0.5 * v * v - jnp.log(-v) - _LOG_SQRT_2PI + jnp.log1p(total)
         return jnp.where(x < -19.0, tail, jsp.log_ndtr(x))
-
-    def first_argmax_mask(x: Any, axis: int) -> Any:
-        idx = jnp.argmax(x, axis=axis, keepdims=True)  # the first maximal entry; a NaN wins, as in NumPy
-        return jnp.expand_dims(jnp.arange(x.shape[axis]), tuple(range(1, x.ndim - axis % x.ndim))) == idx
 
     def group_view(x: Any, pieces: int, axis: int) -> tuple[Any, int]:
         axis = axis % x.ndim
@@ -465,7 +445,6 @@ def jax_ns(dtype: Any) -> SimpleNamespace:
         sigmoid=jax.nn.sigmoid,  # XLA's logistic: within 1.2 ulp in float32 above the subnormals, exact limits
         amax=lambda x, axis: jnp.max(x, axis=axis, keepdims=True),
         sum=lambda x, axis: jnp.sum(x, axis=axis, keepdims=True),
-        first_argmax_mask=first_argmax_mask,
         split_halves=lambda x, axis: jnp.split(x, 2, axis=axis),
         concat=lambda parts, axis: jnp.concatenate(parts, axis=axis),
         group_max=group_max,

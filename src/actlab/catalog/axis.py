@@ -51,11 +51,13 @@ def _softmax(x: Any, p: Params, xp: Any) -> Any:
 
 def _log_softmax(x: Any, p: Params, xp: Any) -> Any:
     z, m, shift, e, posinf = _exp_parts(x, p, xp)
-    # log(sum e) = log1p(sum of e without the first maximal entry, which is exactly 1)
-    rest = xp.sum(xp.where(xp.first_argmax_mask(z, p.dim), 0.0, e), p.dim)
+    # log(sum e) = log1p(rest): the maximal entries are exactly 1 each, so rest = (the others' sum) + (ties - 1),
+    # the small terms never added to 1 first (log(1 + 1e-10) is 0 in float32; log1p keeps it)
+    top = z == m
+    ties = xp.sum(xp.where(top, xp.ones_like(e), 0.0), p.dim)  # on a row whose max is +inf: its +inf entries
+    rest = xp.sum(xp.where(top, 0.0, e), p.dim) + (ties - 1.0)
     finite = (z - shift) - xp.log1p(rest)
-    count = xp.sum(e, p.dim)
-    y = xp.where(posinf, xp.where(z == INF, 0.0 - xp.log(count), -INF), finite)
+    y = xp.where(posinf, xp.where(z == INF, 0.0 - xp.log(ties), -INF), finite)
     return xp.where(xp.isnan(m), m, y)
 
 
