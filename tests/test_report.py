@@ -207,6 +207,7 @@ def test_table_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         (["report", "-o", "{tmp}/a-file"], "not a folder"),
         (["report", "-o", "{tmp}/someone-elses"], "not an actlab report"),
         (["report", "--search", "{tmp}/no-search.sqlite", "-o", "{tmp}/r"], "--search: no search store"),
+        (["report", "--search", "{tmp}/a-file", "-o", "{tmp}/r"], "--search: "),
     ],
 )
 def test_cli_errors_are_one_line(

@@ -160,6 +160,11 @@ def test_a_stored_search_reads_back_as_it_ran_with_its_re_evaluation(tmp_path: P
         assert again.finals[baseline].text() == finals[baseline].text()
     assert back[other.settings].finals == {}
 
+    with ResultsStore(tmp_path / "plain.sqlite") as plain:  # a results store no search wrote to: read, not changed
+        assert stored_searches(plain) == []
+        tables = {r[0] for r in plain._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "search_candidates" not in tables
+
 
 def test_bad_settings_are_one_error_each() -> None:
     with pytest.raises(ActlabError, match="unknown search space 'cor'"):

@@ -219,6 +219,20 @@ def _experiments(results: Path, settings: Settings, progress: Progress) -> tuple
     return experiment_groups(results), note
 
 
+def _check_search(path: Path) -> None:
+    """Before anything is built: ``--search`` names a store that opens."""
+    from ..experiments import ResultsStore
+    from ..experiments.store import StoreError
+
+    if not path.is_file():
+        raise ActlabError(f"--search: no search store {str(path)!r} (actlab search writes one)")
+    try:
+        with ResultsStore(path):
+            pass
+    except StoreError as exc:  # said of --search, not of the results store's --db
+        raise ActlabError(f"--search: {str(exc).split('; move it aside')[0]}") from None
+
+
 def _searches(path: Path, figures: Path) -> list[tuple[Any, dict[str, int | None], tuple[str, str]]]:
     """Each search in the search store, read back (nothing is trained), with where the published finds
     ranked and its two figures, drawn into ``figures``."""
@@ -269,8 +283,8 @@ def build(
     _check_target(Path(out))
     if not Path(results).exists():
         check_file(results, "--db")  # the results store is created: its folder must exist
-    if search is not None and not Path(search).is_file():
-        raise ActlabError(f"--search: no search store {str(search)!r} (actlab search writes one)")
+    if search is not None:
+        _check_search(Path(search))
     out = Path(out).absolute()
     specs = registry.specs() if settings.names is None else [registry.spec(n) for n in settings.names]
     linked = frozenset(s.name for s in specs)

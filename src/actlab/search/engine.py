@@ -385,6 +385,9 @@ def stored_searches(store: Any) -> list[Outcome]:
     """Every search in ``store``, read back without training anything: its candidates in order (the budget
     is what it trained) and, in ``finals``, its finalists' re-evaluation where the store holds one — what
     ``actlab report`` shows on its search page."""
+    known = store._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'search_candidates'")
+    if known.fetchone() is None:  # a store no search has written to: nothing to show, and nothing written to it
+        return []
     runs = list(store.runs())
     settings = dict(store._db.execute("SELECT DISTINCT search, settings FROM search_candidates"))
     out = []
